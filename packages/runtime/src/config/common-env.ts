@@ -1,0 +1,45 @@
+import { defineEnv } from './env.js';
+import { absolutePath, boolean, oneOf } from './env-types.js';
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/** Variables every PodServe service and `exec` understand. */
+export const commonEnv = defineEnv({
+  PODSERVE_ENV: {
+    ...oneOf(['development', 'production'] as const),
+    default: 'development',
+    description: 'development fills in safe defaults for names and addresses; production requires them to be set.',
+  },
+  LOG_LEVEL: {
+    ...oneOf(LOG_LEVELS),
+    default: 'info',
+    description:
+      'Log level for every service. `<SERVICE>_LOG_LEVEL` (e.g. `CERTIFICATES_LOG_LEVEL`) overrides it for one service.',
+  },
+  LOG_FORMAT: {
+    ...oneOf(['json', 'pretty'] as const),
+    default: 'json',
+    description: 'json: one JSON object per line on stdout (and in the log file); pretty: coloured lines for humans.',
+  },
+  LOG_DIR: {
+    ...absolutePath(),
+    default: '/data/logs',
+    description:
+      'Logs are also written to `<LOG_DIR>/<service>/<service>.log` when that is writable; otherwise one warning and stdout only.',
+  },
+  LOG_COMMANDS: {
+    ...boolean(),
+    default: 'false',
+    description: 'Log every command the runtime runs with its arguments, exit code, duration and output.',
+  },
+  LOG_CONFIGS: {
+    ...boolean(),
+    default: 'false',
+    description: 'Log the content of every config file the service renders.',
+  },
+  PODSERVE_RUN_DIR: {
+    ...absolutePath(),
+    default: '/run/podserve',
+    description: 'Where a running service publishes its health status for `health` probes.',
+  },
+});

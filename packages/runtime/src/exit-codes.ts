@@ -1,0 +1,50 @@
+import { constants } from 'node:os';
+
+/**
+ * Exit codes of `node dist/main.js`. They follow sysexits.h so an operator who
+ * sees one in `podman ps -a` can tell a bad environment from a crashed daemon.
+ * In `exec` mode the exit code is the supervised command's own (128+N when
+ * signal N ended it), as with tini and dumb-init.
+ */
+export const ExitCode = {
+  ok: 0,
+  /** Unexpected internal error: a bug in PodServe, reported with a stack trace. */
+  internal: 70,
+  /** Bad command line: unknown service, mode or flag. */
+  usage: 64,
+  /** The environment failed validation; nothing was written. */
+  config: 78,
+  /** `validate()` or `configure()` failed: configs could not be rendered or written. */
+  configure: 73,
+  /** `startProcesses()` failed: a process did not start or never became ready. */
+  start: 69,
+  /** A critical supervised process crash-looped; the orchestrator should restart the container. */
+  criticalProcessFailed: 75,
+} as const;
+
+export type ExitCodeName = keyof typeof ExitCode;
+
+export const exitCodeTable: ReadonlyArray<{ code: number; meaning: string }> = [
+  { code: ExitCode.ok, meaning: 'success (one-shot mode finished, or graceful stop)' },
+  { code: ExitCode.usage, meaning: 'bad command line: unknown service, mode or flag' },
+  { code: ExitCode.config, meaning: 'invalid environment; nothing was written' },
+  { code: ExitCode.start, meaning: 'startProcesses() failed' },
+  { code: ExitCode.internal, meaning: 'internal error (a bug: please report it with the log)' },
+  { code: ExitCode.configure, meaning: 'validate() or configure() failed' },
+  { code: ExitCode.criticalProcessFailed, meaning: 'a critical supervised process failed (crash loop)' },
+  { code: 128, meaning: '128+N: exec mode, the command was ended by signal N' },
+];
+
+/** Conventional shell encoding of a child's end: its code, or 128+signal number. */
+export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  if (signal !== null) return 128 + signalNumber(signal);
+  return ExitCode.internal;
+}
+
+export function signalNumber(signal: NodeJS.Signals): number {
+  // os.constants.signals is the platform's table; fall back to 15 only for names it lacks.
+  return osSignals[signal] ?? 15;
+}
+
+const osSignals = constants.signals as Record<string, number>;

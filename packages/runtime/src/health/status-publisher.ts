@@ -1,0 +1,121 @@
+import { mkdir, unlink } from 'node:fs/promises';
+import { errorMessage } from '../errors.js';
+import { writeFileAtomic } from '../files/atomic-write.js';
+import type { Logger } from '../logging/logger.js';
+import type { HealthResult } from './status.js';
+import { type Phase, type ServiceStatus, statusPath } from './status.js';
+
+export interface HealthSource {
+  liveness(): Promise<HealthResult>;
+  readiness(): Promise<HealthResult>;
+  processes(): ServiceStatus['processes'];
+}
+
+const CHECK_TIMEOUT_MS = 1_000;
+
+/**
+ * Evaluates the service's liveness and readiness in-process (on every change and on a
+ * heartbeat) and publishes them atomically, so a probe only reads one small file:
+ * fast, and it never runs the service's checks in a second process.
+ */
+export class StatusPublisher {
+  private phase: Phase = 'validating';
+  private timer: NodeJS.Timeout | null = null;
+  private pending: Promise<void> = Promise.resolve();
+  private queued = false;
+  private warned = false;
+  private readonly startedAt = new Date().toISOString();
+  readonly path: string;
+
+  constructor(
+    private readonly runDir: string,
+    private readonly service: string,
+    private readonly source: HealthSource,
+    private readonly logger: Logger,
+    readonly heartbeatMs = 2_000,
+  ) {
+    this.path = statusPath(runDir, service);
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.runDir, { recursive: true, mode: 0o755 }).catch(() => undefined);
+    this.timer = setInterval(() => void this.publish(), this.heartbeatMs);
+    this.timer.unref();
+    await this.publish();
+  }
+
+  setPhase(phase: Phase): Promise<void> {
+    this.phase = phase;
+    return this.publish();
+  }
+
+  /** Coalesces bursts of changes into at most one write in flight plus one queued. */
+  publish(): Promise<void> {
+    if (this.queued) return this.pending;
+    this.queued = true;
+    this.pending = this.pending.then(async () => {
+      this.queued = false;
+      await this.write();
+    });
+    return this.pending;
+  }
+
+  async stop(finalPhase: Phase): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.phase = finalPhase;
+    await this.publish();
+  }
+
+  async remove(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await unlink(this.path).catch(() => undefined);
+  }
+
+  private async write(): Promise<void> {
+    const [liveness, readiness] = await Promise.all([
+      bounded(() => this.source.liveness(), 'liveness'),
+      bounded(() => this.source.readiness(), 'readiness'),
+    ]);
+    const status: ServiceStatus = {
+      service: this.service,
+      pid: process.pid,
+      phase: this.phase,
+      startedAt: this.startedAt,
+      updatedAt: new Date().toISOString(),
+      heartbeatMs: this.heartbeatMs,
+      liveness,
+      readiness:
+        this.phase === 'ready'
+          ? readiness
+          : { ok: false, reason: `service is ${this.phase}`, details: { checks: readiness } },
+      processes: this.source.processes(),
+    };
+    try {
+      await writeFileAtomic(this.path, `${JSON.stringify(status)}\n`, { mode: 0o644 });
+    } catch (err) {
+      if (!this.warned)
+        this.logger.warn({ path: this.path, err: errorMessage(err) }, 'cannot publish health status; probes will fail');
+      this.warned = true;
+    }
+  }
+}
+
+async function bounded(check: () => Promise<HealthResult>, name: string): Promise<HealthResult> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      check(),
+      new Promise<HealthResult>((resolve) => {
+        timer = setTimeout(
+          () => resolve({ ok: false, reason: `${name} check took over ${CHECK_TIMEOUT_MS} ms` }),
+          CHECK_TIMEOUT_MS,
+        );
+      }),
+    ]);
+  } catch (err) {
+    return { ok: false, reason: `${name} check threw: ${errorMessage(err)}` };
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,33 @@
+import type { ProcessStatus } from '../supervisor/supervised-process.js';
+import type { HealthResult } from '../supervisor/supervisor.js';
+
+export type { HealthResult } from '../supervisor/supervisor.js';
+
+/** Where the service is in its lifecycle. Only `ready` can pass a readiness probe. */
+export type Phase =
+  | 'validating'
+  | 'configuring'
+  | 'starting'
+  | 'ready'
+  | 'stopping'
+  | 'stopped'
+  | 'failed'
+  | 'completed';
+
+/** What a running service publishes for probes: `<PODSERVE_RUN_DIR>/<service>.json`. */
+export interface ServiceStatus {
+  service: string;
+  pid: number;
+  phase: Phase;
+  startedAt: string;
+  /** Refreshed every heartbeat: a stale value means the event loop is stuck. */
+  updatedAt: string;
+  heartbeatMs: number;
+  liveness: HealthResult;
+  readiness: HealthResult;
+  processes: ProcessStatus[];
+}
+
+export function statusPath(runDir: string, service: string): string {
+  return `${runDir.replace(/\/$/, '')}/${service}.json`;
+}

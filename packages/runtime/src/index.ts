@@ -1,0 +1,38 @@
+export { type CommandOptions, type CommandResult, CommandRunner } from './command.js';
+export { commonEnv, LOG_LEVELS } from './config/common-env.js';
+export {
+  defineEnv,
+  type EnvProblem,
+  type EnvSpec,
+  type EnvValues,
+  type EnvVar,
+  formatProblems,
+  loadEnv,
+} from './config/env.js';
+export { envMarkdown, envText } from './config/env-docs.js';
+export * as envTypes from './config/env-types.js';
+export { CommandError, errorMessage, PodServeError, UsageError } from './errors.js';
+export { ExitCode, exitCodeOf, exitCodeTable } from './exit-codes.js';
+export { type AtomicWriteOptions, fsyncDirectory, writeFileAtomic } from './files/atomic-write.js';
+export { DryRunFileOps, type FileOps, octal, RealFileOps, type WriteOptions } from './files/file-ops.js';
+export { conf, dedent } from './files/template.js';
+export { resolveGid, resolveUid } from './files/users.js';
+export { type ProbeKind, type ProbeOutcome, probe } from './health/probe.js';
+export type { HealthResult, Phase, ServiceStatus } from './health/status.js';
+export { createLogger, type Logger, type LoggerHandle } from './logging/logger.js';
+export { Redactor } from './logging/redactor.js';
+export { OrphanReaper, type ReaperCalls, zombieChildren } from './pid1/orphan-reaper.js';
+export { consumeSignals, type HandledSignal, installSignalCapture } from './pid1/signals.js';
+export {
+  BaseService,
+  type CommonSettings,
+  defineService,
+  type ServiceContext,
+  type ServiceDefinition,
+} from './service/base-service.js';
+export { EXEC_SPAWN_FAILED, type ExecOptions, execDefinition } from './service/exec-service.js';
+export { type RunOptions, runService } from './service/runner.js';
+export { backoffDelay } from './supervisor/backoff.js';
+export type { ProcessSpec, ReadinessCheck, RestartPolicy } from './supervisor/process-spec.js';
+export { type ProcessState, type ProcessStatus, SupervisedProcess } from './supervisor/supervised-process.js';
+export { Supervisor } from './supervisor/supervisor.js';

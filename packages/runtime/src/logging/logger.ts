@@ -1,0 +1,109 @@
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+import pino, { type DestinationStream, type Level, type Logger, type StreamEntry } from 'pino';
+import { errorMessage } from '../errors.js';
+import { REDACTED_PATHS, Redactor } from './redactor.js';
+
+export type { Logger } from 'pino';
+export type LogLevel = Level | 'silent';
+
+export interface LoggerOptions {
+  service: string;
+  level: LogLevel;
+  format: 'json' | 'pretty';
+  /** Base log directory; the file is `<dir>/<service>/<service>.log`. null: stdout only. */
+  logDir: string | null;
+  /** Where "stdout" records go; the real fd 1 unless a test or dry-run says otherwise. */
+  stdoutFd?: 1 | 2;
+  /** For tests: an extra in-memory destination. */
+  extraStream?: Writable;
+  redactor?: Redactor;
+}
+
+export interface LoggerHandle {
+  logger: Logger;
+  redactor: Redactor;
+  /** Path of the log file, or null when logging to stdout only. */
+  logFile: string | null;
+  /** Flushes every destination synchronously: call before process.exit. */
+  flush(): void;
+}
+
+/**
+ * pino to stdout always, plus a file under the service's log dir when that dir is
+ * writable. Destinations are synchronous: PID 1 exits with process.exit, and a log
+ * line still in a buffer then would be lost exactly when it matters most.
+ */
+export async function createLogger(options: LoggerOptions): Promise<LoggerHandle> {
+  const redactor = options.redactor ?? new Redactor();
+  const level = options.level === 'silent' ? 'silent' : options.level;
+  const streams: StreamEntry[] = [];
+  const flushers: Array<() => void> = [];
+
+  const stdout = pino.destination({ dest: options.stdoutFd ?? 1, sync: true });
+  flushers.push(() => stdout.flushSync());
+  if (options.format === 'pretty') {
+    const { default: pretty } = await import('pino-pretty');
+    streams.push({ level: 'trace', stream: pretty({ destination: stdout, sync: true, colorize: true }) });
+  } else {
+    streams.push({ level: 'trace', stream: stdout });
+  }
+
+  let logFile: string | null = null;
+  let fileWarning: string | null = null;
+  if (options.logDir !== null) {
+    const dir = join(options.logDir, options.service);
+    const candidate = join(dir, `${options.service}.log`);
+    try {
+      mkdirSync(dir, { recursive: true });
+      accessSync(dir, constants.W_OK);
+      const file = pino.destination({ dest: candidate, sync: true, append: true });
+      flushers.push(() => file.flushSync());
+      streams.push({ level: 'trace', stream: file });
+      logFile = candidate;
+    } catch (err) {
+      fileWarning = `log file ${candidate} is not writable (${errorMessage(err)}); logging to stdout only`;
+    }
+  }
+  if (options.extraStream) streams.push({ level: 'trace', stream: options.extraStream as DestinationStream });
+
+  const logger = pino(
+    {
+      level,
+      base: { service: options.service },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
+      hooks: {
+        logMethod(args, method) {
+          const scrubbed = args.map((a) => redactor.scrubDeep(a)) as Parameters<typeof method>;
+          method.apply(this, scrubbed);
+        },
+      },
+    },
+    pino.multistream(streams),
+  );
+  if (fileWarning) logger.warn(fileWarning);
+  else if (logFile) logger.debug({ logFile }, 'logging to stdout and file');
+
+  return {
+    logger,
+    redactor,
+    logFile,
+    flush() {
+      for (const flush of flushers) {
+        try {
+          flush();
+        } catch {
+          // A destination that cannot flush (closed pipe) must not stop the others or the exit.
+        }
+      }
+    },
+  };
+}
+
+/** `<SERVICE>_LOG_LEVEL` wins over LOG_LEVEL: CERTIFICATES_LOG_LEVEL=debug for one service. */
+export function serviceLevelVariable(service: string): string {
+  return `${service.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_LOG_LEVEL`;
+}

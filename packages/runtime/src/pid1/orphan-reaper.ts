@@ -1,0 +1,141 @@
+import { ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Logger } from '../logging/logger.js';
+
+/** The two calls the native addon (@podserve/reaper) provides. */
+export interface ReaperCalls {
+  waitpidNoHang(pid: number): { pid: number; code: number | null; signal: number | null } | null;
+  setChildSubreaper(): boolean;
+}
+
+/**
+ * Pids that libuv spawned. libuv reaps those itself with waitpid(pid); reaping one of
+ * them here would steal its exit event, which is why waitpid(-1) is never used.
+ * Every spawn path in Node (spawn, execFile, exec, fork) goes through
+ * ChildProcess.prototype.spawn, so wrapping it once sees them all, including spawns
+ * made by libraries.
+ */
+const ownPids = new Set<number>();
+let spawnWrapped = false;
+
+function trackOwnChildren(): void {
+  if (spawnWrapped) return;
+  spawnWrapped = true;
+  // spawn() is public at run time but absent from @types/node.
+  const proto = ChildProcess.prototype as unknown as { spawn: (this: ChildProcess, ...args: unknown[]) => unknown };
+  const original = proto.spawn;
+  proto.spawn = function trackedSpawn(this: ChildProcess, ...args: unknown[]) {
+    const result = original.apply(this, args);
+    const pid = this.pid;
+    if (pid !== undefined) {
+      ownPids.add(pid);
+      // 'exit' is emitted after libuv has reaped the pid, so it is free to forget then.
+      this.once('exit', () => ownPids.delete(pid));
+    }
+    return result;
+  };
+}
+
+export interface ReaperStats {
+  reaped: number;
+  scans: number;
+}
+
+/**
+ * Reaps zombies that were reparented to us (orphans of daemons, of `podman exec`
+ * probes, of our children's children) one pid at a time: on SIGCHLD, list our
+ * children from /proc/self/task/<tid>/children, pick those in state Z that libuv did
+ * not spawn, and waitpid() exactly those.
+ */
+export class OrphanReaper {
+  readonly stats: ReaperStats = { reaped: 0, scans: 0 };
+  private scanning = false;
+  private rescan = false;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly onSigchld = () => this.scan();
+
+  constructor(
+    private readonly calls: ReaperCalls,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Starts reaping; when we are not PID 1, becomes a child subreaper so orphans still come to us. */
+  start(): void {
+    trackOwnChildren();
+    if (process.pid !== 1) {
+      const ok = this.calls.setChildSubreaper();
+      this.logger.debug({ subreaper: ok }, 'not PID 1: registered as child subreaper');
+    }
+    process.on('SIGCHLD', this.onSigchld);
+    // SIGCHLD coalesces; a slow periodic sweep makes a missed wake-up harmless.
+    this.timer = setInterval(this.onSigchld, 5_000);
+    this.timer.unref();
+    this.scan();
+  }
+
+  stop(): void {
+    process.off('SIGCHLD', this.onSigchld);
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** One sweep; reentrant calls during a sweep become one more sweep after it. */
+  scan(): void {
+    if (this.scanning) {
+      this.rescan = true;
+      return;
+    }
+    this.scanning = true;
+    try {
+      do {
+        this.rescan = false;
+        this.stats.scans += 1;
+        for (const pid of zombieChildren()) {
+          if (ownPids.has(pid)) continue;
+          const result = this.calls.waitpidNoHang(pid);
+          if (result) {
+            this.stats.reaped += 1;
+            this.logger.trace({ pid, code: result.code, signal: result.signal }, 'reaped orphan');
+          }
+        }
+      } while (this.rescan);
+    } catch (err) {
+      this.logger.warn({ err: String(err) }, 'orphan reaping sweep failed');
+    } finally {
+      this.scanning = false;
+    }
+  }
+}
+
+/** Our children (any thread's) that are zombies. */
+export function zombieChildren(): number[] {
+  const zombies: number[] = [];
+  for (const pid of childPids()) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // The state follows the command name, which is in parentheses and may contain anything.
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (state === 'Z') zombies.push(pid);
+  }
+  return zombies;
+}
+
+function childPids(): number[] {
+  const pids: number[] = [];
+  for (const tid of readdirSync('/proc/self/task')) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/self/task/${tid}/children`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const field of text.split(' ')) {
+      if (field !== '' && field !== '\n') pids.push(Number(field));
+    }
+  }
+  return pids;
+}

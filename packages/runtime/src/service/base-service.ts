@@ -1,0 +1,114 @@
+import type { CommandRunner } from '../command.js';
+import type { EnvSpec, EnvValues } from '../config/env.js';
+import type { FileOps } from '../files/file-ops.js';
+import type { HealthResult } from '../health/status.js';
+import type { Logger } from '../logging/logger.js';
+import type { HandledSignal } from '../pid1/signals.js';
+import type { Supervisor } from '../supervisor/supervisor.js';
+
+export interface CommonSettings {
+  environment: 'development' | 'production';
+  logCommands: boolean;
+  logConfigs: boolean;
+  runDir: string;
+  logDir: string;
+}
+
+/** What the runner hands a service: its validated config and the runtime's tools. */
+export interface ServiceContext<C> {
+  name: string;
+  mode: string;
+  config: C;
+  common: CommonSettings;
+  logger: Logger;
+  /** Every file configure() writes goes through here, so --dry-run can show it. */
+  files: FileOps;
+  supervisor: Supervisor;
+  commands: CommandRunner;
+  /** Aborted when the service is asked to stop: pass it to long network calls. */
+  signal: AbortSignal;
+  dryRun: boolean;
+}
+
+/**
+ * A PodServe service. The runner drives it: validate → configure → startProcesses →
+ * ready → (reload on SIGHUP) → stop. Each step resolves to `true` or the service
+ * fails with the step's exit code: an overriding method without a return is a
+ * compile error (Promise<void> is not Promise<boolean>; noImplicitReturns catches
+ * a missed branch), and the runner also refuses anything but `true` at run time.
+ */
+export abstract class BaseService<C = unknown> {
+  private resolveFinished: (code: number) => void = () => undefined;
+  /** Resolves when a one-shot service is done; the value is the exit code. */
+  readonly finished: Promise<number> = new Promise((resolve) => {
+    this.resolveFinished = resolve;
+  });
+
+  constructor(protected readonly ctx: ServiceContext<C>) {}
+
+  protected get config(): C {
+    return this.ctx.config;
+  }
+
+  protected get log(): Logger {
+    return this.ctx.logger;
+  }
+
+  /** Checks a schema cannot express (e.g. across variables). Must not touch any file. */
+  async validate(): Promise<boolean> {
+    return true;
+  }
+
+  /** Renders configs and prepares directories and permissions, through `ctx.files`. */
+  abstract configure(): Promise<boolean>;
+
+  /** Starts the supervised processes; true once they are ready. */
+  abstract startProcesses(): Promise<boolean>;
+
+  async liveness(): Promise<HealthResult> {
+    return this.ctx.supervisor.liveness();
+  }
+
+  async readiness(): Promise<HealthResult> {
+    return this.ctx.supervisor.readiness();
+  }
+
+  /** SIGHUP. The default reloads every process with its declared reload method. */
+  async reload(): Promise<boolean> {
+    return this.ctx.supervisor.reloadAll();
+  }
+
+  /** Ordered graceful stop. `signal` is what asked for it, when a signal did. */
+  async stop(_signal: HandledSignal | null): Promise<void> {
+    await this.ctx.supervisor.stopAll();
+  }
+
+  /** Signals other than stop and reload (SIGUSR1, SIGUSR2, SIGWINCH). Ignored by default. */
+  onSignal(signal: HandledSignal): void {
+    this.log.debug({ signal }, `${signal} ignored`);
+  }
+
+  /** The exit code after a requested stop. 0 by default: a stop on request is a success. */
+  exitCodeAfterStop(): number {
+    return 0;
+  }
+
+  /** Ends a one-shot service (e.g. `certificates --mode init`) with this exit code. */
+  protected finish(code: number): void {
+    this.resolveFinished(code);
+  }
+}
+
+export interface ServiceDefinition<S extends EnvSpec = EnvSpec> {
+  name: string;
+  summary: string;
+  /** The first mode is the default. */
+  modes: readonly [string, ...string[]];
+  modeHelp?: Readonly<Record<string, string>>;
+  env: S;
+  create(ctx: ServiceContext<EnvValues<S>>): BaseService<EnvValues<S>>;
+}
+
+export function defineService<const S extends EnvSpec>(definition: ServiceDefinition<S>): ServiceDefinition<S> {
+  return definition;
+}

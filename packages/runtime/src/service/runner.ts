@@ -1,0 +1,347 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { CommandRunner } from '../command.js';
+import { commonEnv, LOG_LEVELS } from '../config/common-env.js';
+import { type EnvProblem, type EnvSpec, formatProblems, loadEnv, redactedValues } from '../config/env.js';
+import { oneOf } from '../config/env-types.js';
+import { errorMessage } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { writeFileAtomic } from '../files/atomic-write.js';
+import { DryRunFileOps, type FileOps, octal, RealFileOps } from '../files/file-ops.js';
+import type { Phase } from '../health/status.js';
+import { StatusPublisher } from '../health/status-publisher.js';
+import { createLogger, type LoggerHandle, serviceLevelVariable } from '../logging/logger.js';
+import { Redactor } from '../logging/redactor.js';
+import { OrphanReaper, type ReaperCalls } from '../pid1/orphan-reaper.js';
+import { consumeSignals, type HandledSignal } from '../pid1/signals.js';
+import type { ProcessStatus } from '../supervisor/supervised-process.js';
+import { Supervisor } from '../supervisor/supervisor.js';
+import type { BaseService, CommonSettings, ServiceDefinition } from './base-service.js';
+import { EventQueue } from './event-queue.js';
+
+export interface RunOptions {
+  mode?: string;
+  dryRun?: boolean;
+  /** With dryRun: write the rendered files under this directory instead of printing them. */
+  outputDir?: string;
+  env?: NodeJS.ProcessEnv;
+  /** The native reaper; null when it could not be loaded. */
+  reaper?: ReaperCalls | null;
+}
+
+type RunnerEvent =
+  | { type: 'signal'; signal: HandledSignal }
+  | { type: 'finished'; code: number }
+  | { type: 'critical'; process: ProcessStatus };
+
+const STOP_SIGNALS: readonly HandledSignal[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
+const isAbort = (e: RunnerEvent) => e.type === 'critical' || (e.type === 'signal' && STOP_SIGNALS.includes(e.signal));
+
+type Step = 'validate' | 'configure' | 'startProcesses';
+const STEP_EXIT: Record<Step, number> = {
+  validate: ExitCode.configure,
+  configure: ExitCode.configure,
+  startProcesses: ExitCode.start,
+};
+const STEP_PHASE: Record<Step, Phase> = {
+  validate: 'validating',
+  configure: 'configuring',
+  startProcesses: 'starting',
+};
+
+/**
+ * Runs one service to the end and returns the exit code; the caller exits with it.
+ * Like tini's main loop: start, then wait for an event (signal, finished one-shot,
+ * critical failure), act on it, and decide when to stop.
+ */
+export async function runService<S extends EnvSpec>(
+  def: ServiceDefinition<S>,
+  options: RunOptions = {},
+): Promise<number> {
+  const env = options.env ?? process.env;
+  const mode = options.mode ?? def.modes[0];
+  const dryRun = options.dryRun ?? false;
+
+  // 1. Configuration: every problem collected before anything is touched.
+  const common = loadEnv(commonEnv, env, 'development');
+  const levelVar = serviceLevelVariable(def.name);
+  const levelSpec = { [levelVar]: { ...oneOf(LOG_LEVELS), optional: true, description: '' } };
+  const level = loadEnv(levelSpec, env, 'development');
+  const environment = common.ok
+    ? common.values.PODSERVE_ENV
+    : env.PODSERVE_ENV === 'production'
+      ? 'production'
+      : 'development';
+  const service = loadEnv(def.env, env, environment);
+  const problems: EnvProblem[] = [
+    ...(common.ok ? [] : common.problems),
+    ...(level.ok ? [] : level.problems),
+    ...(service.ok ? [] : service.problems),
+  ];
+
+  const redactor = new Redactor();
+  if (service.ok) for (const s of service.secrets) redactor.add(s);
+  const handle = await createLogger({
+    service: def.name,
+    level: common.ok ? (level.ok && level.values[levelVar]) || common.values.LOG_LEVEL : 'info',
+    format: common.ok ? common.values.LOG_FORMAT : 'json',
+    logDir: common.ok && !dryRun && problems.length === 0 ? common.values.LOG_DIR : null,
+    stdoutFd: dryRun ? 2 : 1,
+    redactor,
+  });
+  const log = handle.logger;
+  if (!common.ok || !service.ok || problems.length > 0) {
+    log.fatal({ problems, exitCode: ExitCode.config }, formatProblems(def.name, problems));
+    handle.flush();
+    return ExitCode.config;
+  }
+  if (!def.modes.includes(mode as string)) {
+    log.fatal(
+      { mode, modes: def.modes },
+      `unknown mode "${mode}" for ${def.name}; expected one of ${def.modes.join(', ')}`,
+    );
+    handle.flush();
+    return ExitCode.usage;
+  }
+  const settings: CommonSettings = {
+    environment,
+    logCommands: common.values.LOG_COMMANDS,
+    logConfigs: common.values.LOG_CONFIGS,
+    runDir: common.values.PODSERVE_RUN_DIR,
+    logDir: common.values.LOG_DIR,
+  };
+  log.info(
+    { mode, dryRun, environment, pid: process.pid },
+    `${def.name} starting (mode ${mode}${dryRun ? ', dry run' : ''})`,
+  );
+  log.debug({ config: redactedValues(def.env, service.values), sources: service.sources }, 'configuration loaded');
+
+  // 2. The service and its tools.
+  const commands = new CommandRunner(log, settings.logCommands);
+  const supervisor = new Supervisor(log, commands);
+  const files: FileOps = dryRun ? new DryRunFileOps() : new RealFileOps(log, settings.logConfigs);
+  const abort = new AbortController();
+  const instance = def.create({
+    name: def.name,
+    mode: mode as string,
+    config: service.values,
+    common: settings,
+    logger: log,
+    files,
+    supervisor,
+    commands,
+    signal: abort.signal,
+    dryRun,
+  });
+
+  if (dryRun) return dryRunService(instance, files as DryRunFileOps, handle, options.outputDir);
+  return liveRun(def.name, instance, supervisor, settings, handle, abort, options.reaper ?? null);
+}
+
+async function liveRun(
+  name: string,
+  service: BaseService<unknown>,
+  supervisor: Supervisor,
+  settings: CommonSettings,
+  handle: LoggerHandle,
+  abort: AbortController,
+  reaperCalls: ReaperCalls | null,
+): Promise<number> {
+  const log = handle.logger;
+  const events = new EventQueue<RunnerEvent>();
+  const detachSignals = consumeSignals((signal) => {
+    log.debug({ signal }, `received ${signal}`);
+    events.push({ type: 'signal', signal });
+  });
+  supervisor.on('critical', (process) => events.push({ type: 'critical', process }));
+  void service.finished.then((code) => events.push({ type: 'finished', code }));
+
+  let reaper: OrphanReaper | null = null;
+  if (reaperCalls) {
+    reaper = new OrphanReaper(reaperCalls, log);
+    reaper.start();
+  } else if (process.pid === 1) {
+    log.warn('running as PID 1 without the native reaper (reaper.node): orphaned zombies will not be reaped');
+  }
+
+  const publisher = new StatusPublisher(
+    settings.runDir,
+    name,
+    {
+      liveness: () => service.liveness(),
+      readiness: () => service.readiness(),
+      processes: () => supervisor.snapshot(),
+    },
+    log,
+  );
+  supervisor.on('change', () => void publisher.publish());
+  await publisher.start();
+
+  let exitCode: number = ExitCode.ok;
+  let stopSignal: HandledSignal | null = null;
+  let startedOk = true;
+
+  // 3. Startup steps; a stop signal or a critical failure cuts them short.
+  for (const step of ['validate', 'configure', 'startProcesses'] as const) {
+    await publisher.setPhase(STEP_PHASE[step]);
+    const outcome = await runStep(name, step, service, events, log);
+    if (outcome.kind === 'ok') continue;
+    startedOk = false;
+    if (outcome.kind === 'failed') exitCode = STEP_EXIT[step];
+    else if (outcome.event.type === 'critical') exitCode = ExitCode.criticalProcessFailed;
+    else if (outcome.event.type === 'signal') stopSignal = outcome.event.signal;
+    break;
+  }
+
+  // 4. Main loop: wait for an event, act, decide.
+  if (startedOk) {
+    await publisher.setPhase('ready');
+    log.info(`${name} ready`);
+    for (;;) {
+      const event = await events.take().promise;
+      if (event.type === 'finished') {
+        exitCode = event.code;
+        log.info({ exitCode }, `${name} finished`);
+        break;
+      }
+      if (event.type === 'critical') {
+        exitCode = ExitCode.criticalProcessFailed;
+        log.error(
+          { process: event.process.name, reason: event.process.reason, exitCode },
+          `critical process ${event.process.name} failed; stopping ${name}`,
+        );
+        break;
+      }
+      if (STOP_SIGNALS.includes(event.signal)) {
+        stopSignal = event.signal;
+        break;
+      }
+      if (event.signal === 'SIGHUP') {
+        log.info('SIGHUP: reloading');
+        const ok = await service.reload().catch((err: unknown) => {
+          log.error({ err: errorMessage(err) }, 'reload threw');
+          return false;
+        });
+        if (ok === true) log.info('reload complete');
+        else log.error('reload failed; processes keep running with their previous configuration');
+        void publisher.publish();
+        continue;
+      }
+      service.onSignal(event.signal);
+    }
+  }
+
+  // 5. Ordered graceful stop.
+  await publisher.setPhase('stopping');
+  if (stopSignal) log.info({ signal: stopSignal }, `${stopSignal}: stopping ${name}`);
+  abort.abort();
+  const stopStarted = Date.now();
+  try {
+    await service.stop(stopSignal);
+  } catch (err) {
+    log.error({ err: errorMessage(err) }, 'stop threw; killing what is left');
+  }
+  if (stopSignal) exitCode = service.exitCodeAfterStop();
+  log.info({ exitCode, stopMs: Date.now() - stopStarted }, `${name} stopped`);
+  detachSignals();
+  reaper?.stop();
+  await publisher.remove();
+  handle.flush();
+  return exitCode;
+}
+
+type StepOutcome = { kind: 'ok' } | { kind: 'failed' } | { kind: 'interrupted'; event: RunnerEvent };
+
+async function runStep(
+  name: string,
+  step: Step,
+  service: BaseService<unknown>,
+  events: EventQueue<RunnerEvent>,
+  log: LoggerHandle['logger'],
+): Promise<StepOutcome> {
+  const started = Date.now();
+  log.debug({ step }, `${step}: started`);
+  const interrupt = events.take(isAbort);
+  try {
+    const result = await Promise.race([
+      service[step]().then((value): StepOutcome | unknown => value),
+      interrupt.promise.then((event): StepOutcome => ({ kind: 'interrupted', event })),
+    ]);
+    if (isOutcome(result)) {
+      log.warn({ step }, `${step} of ${name} interrupted`);
+      return result;
+    }
+    if (result !== true) {
+      log.error(
+        { step, returned: String(result), exitCode: STEP_EXIT[step] },
+        `${step} of ${name} failed: it returned ${String(result)} (expected true)`,
+      );
+      return { kind: 'failed' };
+    }
+    log.debug({ step, ms: Date.now() - started }, `${step}: done`);
+    return { kind: 'ok' };
+  } catch (err) {
+    log.error(
+      { step, err: errorMessage(err), stack: err instanceof Error ? err.stack : undefined, exitCode: STEP_EXIT[step] },
+      `${step} of ${name} failed: ${errorMessage(err)}`,
+    );
+    return { kind: 'failed' };
+  } finally {
+    interrupt.cancel();
+  }
+}
+
+function isOutcome(value: unknown): value is StepOutcome {
+  return typeof value === 'object' && value !== null && 'kind' in value;
+}
+
+async function dryRunService(
+  service: BaseService<unknown>,
+  files: DryRunFileOps,
+  handle: LoggerHandle,
+  outputDir?: string,
+): Promise<number> {
+  const log = handle.logger;
+  for (const step of ['validate', 'configure'] as const) {
+    let result: unknown;
+    try {
+      result = await service[step]();
+    } catch (err) {
+      log.error({ step, err: errorMessage(err) }, `${step} failed in dry run: ${errorMessage(err)}`);
+      handle.flush();
+      return STEP_EXIT[step];
+    }
+    if (result !== true) {
+      log.error(
+        { step, returned: String(result) },
+        `${step} failed in dry run: it returned ${String(result)} (expected true)`,
+      );
+      handle.flush();
+      return STEP_EXIT[step];
+    }
+  }
+  if (outputDir) {
+    for (const file of files.files) {
+      const target = join(outputDir, file.path);
+      await mkdir(dirname(target), { recursive: true });
+      await writeFileAtomic(target, file.content, { mode: file.mode });
+    }
+    log.info(
+      { outputDir, files: files.files.map((f) => f.path) },
+      `dry run: ${files.files.length} file(s) written under ${outputDir}`,
+    );
+  } else {
+    const out: string[] = [];
+    for (const dir of files.dirs) out.push(`# directory ${dir.path} (mode ${octal(dir.mode)})\n`);
+    for (const file of files.files) {
+      const owner =
+        file.uid !== undefined || file.gid !== undefined ? `, owner ${file.uid ?? '-'}:${file.gid ?? '-'}` : '';
+      out.push(
+        `# ---- ${file.path} (mode ${octal(file.mode)}${owner})\n${file.content}${file.content.endsWith('\n') ? '' : '\n'}`,
+      );
+    }
+    process.stdout.write(out.join('\n'));
+  }
+  handle.flush();
+  return ExitCode.ok;
+}

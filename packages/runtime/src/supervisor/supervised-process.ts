@@ -1,0 +1,398 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { createInterface } from 'node:readline';
+import type { CommandRunner } from '../command.js';
+import { errorMessage } from '../errors.js';
+import { resolveGid, resolveUid } from '../files/users.js';
+import type { Logger } from '../logging/logger.js';
+import { backoffDelay } from './backoff.js';
+import { type ProcessSpec, processDefaults } from './process-spec.js';
+import { checkReady, describeCheck } from './readiness-check.js';
+
+/**
+ * pending → starting → running ⇄ backoff → … ; stopping → stopped.
+ * exited: ended and its restart policy says not to restart. failed: crash loop,
+ * or a dependency failed, so it was never started.
+ */
+export type ProcessState =
+  | 'pending'
+  | 'starting'
+  | 'running'
+  | 'backoff'
+  | 'stopping'
+  | 'stopped'
+  | 'exited'
+  | 'failed';
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  at: number;
+  uptimeMs: number;
+}
+
+export interface ProcessStatus {
+  name: string;
+  state: ProcessState;
+  pid: number | null;
+  restarts: number;
+  critical: boolean;
+  lastExit: ExitInfo | null;
+  reason: string | null;
+}
+
+interface ProcessEvents {
+  state: [ProcessState];
+  exit: [ExitInfo & { willRestart: boolean }];
+}
+
+/** One child process and its restart policy: the unit the supervisor is made of. */
+export class SupervisedProcess extends EventEmitter<ProcessEvents> {
+  state: ProcessState = 'pending';
+  restarts = 0;
+  lastExit: ExitInfo | null = null;
+  reason: string | null = null;
+
+  private child: ChildProcess | null = null;
+  private startedAt = 0;
+  private consecutiveFailures = 0;
+  private stopRequested = false;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private stabilityTimer: NodeJS.Timeout | null = null;
+  private exited: Promise<void> = Promise.resolve();
+  private readonly log: Logger;
+
+  constructor(
+    readonly spec: ProcessSpec,
+    logger: Logger,
+    private readonly commands: CommandRunner,
+  ) {
+    super();
+    this.log = logger.child({ proc: spec.name });
+  }
+
+  get pid(): number | null {
+    return this.child?.pid ?? null;
+  }
+
+  get critical(): boolean {
+    return this.spec.critical ?? processDefaults.critical;
+  }
+
+  status(): ProcessStatus {
+    return {
+      name: this.spec.name,
+      state: this.state,
+      pid: this.pid,
+      restarts: this.restarts,
+      critical: this.critical,
+      lastExit: this.lastExit,
+      reason: this.reason,
+    };
+  }
+
+  /** Spawns the process (once); restarts are then driven by its own policy. */
+  start(): void {
+    if (this.state !== 'pending') return;
+    this.spawnChild();
+  }
+
+  /** Marks a process that will never start, e.g. because a dependency failed. */
+  fail(reason: string): void {
+    this.reason = reason;
+    this.setState('failed');
+  }
+
+  /**
+   * Resolves true once the process is ready (or, for a one-shot process, has exited 0),
+   * false once it has failed, exited non-zero or been stopped.
+   */
+  waitReady(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const decide = (): boolean => {
+        const verdict = this.readyVerdict();
+        if (verdict === undefined) return false;
+        this.off('state', onState);
+        resolve(verdict);
+        return true;
+      };
+      const onState = () => {
+        decide();
+      };
+      this.on('state', onState);
+      decide();
+    });
+  }
+
+  private readyVerdict(): boolean | undefined {
+    switch (this.state) {
+      case 'running':
+        return true;
+      case 'exited':
+        return this.lastExit?.code === 0;
+      case 'failed':
+      case 'stopped':
+      case 'stopping':
+        return false;
+      default:
+        return undefined;
+    }
+  }
+
+  /** Sends a signal to the process (not its group): how a daemon's master is told to reload. */
+  signal(sig: NodeJS.Signals): boolean {
+    const pid = this.pid;
+    if (pid === null || this.child?.exitCode !== null || this.child?.signalCode !== null) return false;
+    try {
+      process.kill(pid, sig);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async reload(): Promise<boolean> {
+    const how = this.spec.reload;
+    if (this.state !== 'running' && this.state !== 'starting') {
+      this.log.debug({ state: this.state }, 'reload skipped: not running');
+      return this.state === 'exited';
+    }
+    if (how === undefined) {
+      this.log.info('reload: no reload method declared, restarting');
+      await this.stop();
+      this.stopRequested = false;
+      this.state = 'pending';
+      this.start();
+      return this.waitReady();
+    }
+    if ('signal' in how) {
+      this.log.info({ signal: how.signal }, `reload: sending ${how.signal}`);
+      return this.signal(how.signal);
+    }
+    this.log.info({ argv: how.command }, 'reload: running reload command');
+    try {
+      await this.commands.run(how.command);
+      return true;
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'reload command failed');
+      return false;
+    }
+  }
+
+  /** Stop signal, then SIGKILL to the whole process group once the timeout passes. */
+  async stop(signalOverride?: NodeJS.Signals): Promise<void> {
+    this.stopRequested = true;
+    this.clearTimers();
+    const child = this.child;
+    if (
+      child === null ||
+      child.pid === undefined ||
+      this.state === 'stopped' ||
+      this.state === 'exited' ||
+      this.state === 'failed'
+    ) {
+      if (this.state !== 'exited' && this.state !== 'failed') this.setState('stopped');
+      return;
+    }
+    const pid = child.pid;
+    const signal = signalOverride ?? this.spec.stopSignal ?? processDefaults.stopSignal;
+    const timeoutMs = this.spec.stopTimeoutMs ?? processDefaults.stopTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    this.setState('stopping');
+    this.log.info({ pid, signal, timeoutMs }, `stopping with ${signal}`);
+    killGroup(pid, signal);
+
+    const leaderExited = await raceTimeout(this.exited, timeoutMs);
+    // The leader may be gone while daemons it forked still hold the group: they get
+    // the rest of the timeout, then SIGKILL, so nothing outlives the stop.
+    while (groupAlive(pid) && Date.now() < deadline) await sleep(25);
+    if (!leaderExited || groupAlive(pid)) {
+      this.log.warn({ pid, timeoutMs }, `did not stop within ${timeoutMs} ms; sending SIGKILL to its process group`);
+      killGroup(pid, 'SIGKILL');
+      await this.exited;
+    }
+  }
+
+  private spawnChild(): void {
+    const spec = this.spec;
+    this.reason = null;
+    this.setState('starting');
+    let child: ChildProcess;
+    try {
+      child = spawn(spec.command, spec.args ?? [], {
+        cwd: spec.cwd,
+        env: { ...process.env, ...spec.env },
+        uid: spec.user === undefined ? undefined : resolveUid(spec.user),
+        gid: spec.group === undefined ? undefined : resolveGid(spec.group),
+        // Its own process group, so a stop can reach every descendant with one kill(-pgid).
+        detached: true,
+        stdio: ['ignore', spec.output === 'raw' ? 'inherit' : 'pipe', spec.output === 'raw' ? 'inherit' : 'pipe'],
+      });
+    } catch (err) {
+      this.onSpawnError(err);
+      return;
+    }
+    this.child = child;
+    this.startedAt = Date.now();
+    let resolveExited: () => void = () => undefined;
+    this.exited = new Promise((resolve) => {
+      resolveExited = resolve;
+    });
+    child.once('error', (err) => {
+      // Spawn failures (ENOENT, EACCES) arrive here instead of 'exit'.
+      if (child.pid === undefined) {
+        resolveExited();
+        this.onSpawnError(err);
+      }
+    });
+    child.once('spawn', () => {
+      this.log.info({ pid: child.pid, argv: [spec.command, ...(spec.args ?? [])] }, `started (pid ${child.pid})`);
+      this.stabilityTimer = setTimeout(() => {
+        this.stabilityTimer = null;
+        if (this.consecutiveFailures > 0) this.log.info('stable again; failure count reset');
+        this.consecutiveFailures = 0;
+      }, spec.stabilityWindowMs ?? processDefaults.stabilityWindowMs);
+      void this.awaitReadiness(child);
+    });
+    child.once('exit', (code, signal) => {
+      resolveExited();
+      this.onExit(code, signal);
+    });
+    if (child.stdout) this.captureLines(child.stdout, 'stdout');
+    if (child.stderr) this.captureLines(child.stderr, 'stderr');
+  }
+
+  private captureLines(stream: NodeJS.ReadableStream, name: 'stdout' | 'stderr'): void {
+    const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
+    lines.on('line', (line) => this.log.info({ stream: name }, line));
+  }
+
+  private async awaitReadiness(child: ChildProcess): Promise<void> {
+    const check = this.spec.readiness;
+    if (check === undefined) {
+      this.setState('running');
+      return;
+    }
+    const timeoutMs = this.spec.startTimeoutMs ?? processDefaults.startTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    const interval = check.intervalMs ?? processDefaults.readinessIntervalMs;
+    this.log.debug({ check: describeCheck(check) }, 'waiting for readiness');
+    while (this.child === child && this.state === 'starting') {
+      if (await checkReady(check, this.commands)) {
+        if (this.child === child && this.state === 'starting') {
+          this.log.info({ ms: Date.now() - this.startedAt }, `ready (${describeCheck(check)})`);
+          this.setState('running');
+        }
+        return;
+      }
+      if (Date.now() >= deadline) {
+        this.reason = `not ready within ${timeoutMs} ms (${describeCheck(check)})`;
+        this.log.error(this.reason);
+        if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+        return;
+      }
+      await sleep(interval);
+    }
+  }
+
+  private onSpawnError(err: unknown): void {
+    this.log.error({ err: errorMessage(err) }, `could not start ${this.spec.command}`);
+    this.onExit(null, null, `could not start: ${errorMessage(err)}`);
+  }
+
+  private onExit(code: number | null, signal: NodeJS.Signals | null, spawnError?: string): void {
+    this.clearTimers();
+    const uptimeMs = this.startedAt === 0 ? 0 : Date.now() - this.startedAt;
+    this.lastExit = { code, signal, at: Date.now(), uptimeMs };
+    this.child = null;
+    const how = spawnError ?? (signal ? `killed by ${signal}` : `exited with code ${code}`);
+
+    if (this.stopRequested) {
+      this.log.info({ code, signal }, `stopped (${how})`);
+      this.emit('exit', { ...this.lastExit, willRestart: false });
+      this.setState('stopped');
+      return;
+    }
+    const policy = this.spec.restart ?? processDefaults.restart;
+    const clean = code === 0;
+    const willRestart = policy === 'always' || (policy === 'on-failure' && !clean);
+    if (!willRestart) {
+      this.log[clean ? 'info' : 'error'](
+        { code, signal, uptimeMs },
+        `${how}; restart policy ${policy}: not restarting`,
+      );
+      this.reason = clean ? null : how;
+      this.emit('exit', { ...this.lastExit, willRestart: false });
+      this.setState('exited');
+      return;
+    }
+
+    this.consecutiveFailures += 1;
+    const limit = this.spec.crashLoopLimit ?? processDefaults.crashLoopLimit;
+    if (this.consecutiveFailures >= limit) {
+      const window = this.spec.stabilityWindowMs ?? processDefaults.stabilityWindowMs;
+      this.reason = `crash loop: ended ${this.consecutiveFailures} times in a row within ${window} ms of starting (last: ${how})`;
+      this.log.error({ code, signal, restarts: this.restarts }, `failed: ${this.reason}`);
+      this.emit('exit', { ...this.lastExit, willRestart: false });
+      this.setState('failed');
+      return;
+    }
+    const delay = backoffDelay(this.consecutiveFailures, this.spec.backoff);
+    this.reason = `${how}; restarting in ${delay} ms (failure ${this.consecutiveFailures} of ${limit})`;
+    this.log.warn({ code, signal, uptimeMs, delayMs: delay, failures: this.consecutiveFailures }, this.reason);
+    this.emit('exit', { ...this.lastExit, willRestart: true });
+    this.setState('backoff');
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      this.restarts += 1;
+      this.spawnChild();
+    }, delay);
+  }
+
+  private setState(state: ProcessState): void {
+    if (this.state === state) return;
+    this.log.debug({ from: this.state, to: state }, `state ${this.state} → ${state}`);
+    this.state = state;
+    this.emit('state', state);
+  }
+
+  private clearTimers(): void {
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    if (this.stabilityTimer) clearTimeout(this.stabilityTimer);
+    this.restartTimer = null;
+    this.stabilityTimer = null;
+  }
+}
+
+function killGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // ESRCH: the group is already gone, which is what we want.
+  }
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function raceTimeout(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

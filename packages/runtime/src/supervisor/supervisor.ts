@@ -1,0 +1,149 @@
+import { EventEmitter } from 'node:events';
+import type { CommandRunner } from '../command.js';
+import { PodServeError } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import type { ProcessSpec } from './process-spec.js';
+import { type ProcessStatus, SupervisedProcess } from './supervised-process.js';
+
+export interface HealthResult {
+  ok: boolean;
+  reason: string;
+  details?: Record<string, unknown>;
+}
+
+interface SupervisorEvents {
+  /** A critical process failed for good: the service must end. */
+  critical: [ProcessStatus];
+  /** Any process changed state: health is worth re-evaluating. */
+  change: [ProcessStatus];
+}
+
+/** The processes of one service: start order gated on readiness, reverse-order stop, reload. */
+export class Supervisor extends EventEmitter<SupervisorEvents> {
+  private readonly processes = new Map<string, SupervisedProcess>();
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly commands: CommandRunner,
+  ) {
+    super();
+  }
+
+  add(spec: ProcessSpec): SupervisedProcess {
+    if (this.processes.has(spec.name)) throw new PodServeError(`process "${spec.name}" is declared twice`);
+    const proc = new SupervisedProcess(spec, this.logger, this.commands);
+    proc.on('state', (state) => {
+      this.emit('change', proc.status());
+      if (state === 'failed' && proc.critical) this.emit('critical', proc.status());
+    });
+    this.processes.set(spec.name, proc);
+    return proc;
+  }
+
+  get(name: string): SupervisedProcess | undefined {
+    return this.processes.get(name);
+  }
+
+  list(): SupervisedProcess[] {
+    return [...this.processes.values()];
+  }
+
+  /**
+   * Starts every process once its dependencies are ready; resolves true when all are
+   * ready, false as soon as one cannot become ready.
+   */
+  async startAll(): Promise<boolean> {
+    const order = this.startOrder();
+    const readiness = new Map<string, Promise<boolean>>();
+    for (const proc of order) {
+      const deps = proc.spec.dependsOn ?? [];
+      const depsReady = Promise.all(deps.map((d) => readiness.get(d) ?? Promise.resolve(false)));
+      const ready = depsReady.then(async (results) => {
+        const failed = deps.filter((_, i) => !results[i]);
+        if (failed.length > 0) {
+          proc.fail(`not started: dependency ${failed.join(', ')} did not become ready`);
+          return false;
+        }
+        if (deps.length > 0) this.logger.debug({ proc: proc.spec.name, deps }, 'dependencies ready; starting');
+        proc.start();
+        return proc.waitReady();
+      });
+      readiness.set(proc.spec.name, ready);
+    }
+    const results = await Promise.all(readiness.values());
+    return results.every(Boolean);
+  }
+
+  /** Dependents stop before what they depend on; independent processes stop together. */
+  async stopAll(): Promise<void> {
+    const levels = new Map<string, number>();
+    const level = (p: SupervisedProcess): number => {
+      const known = levels.get(p.spec.name);
+      if (known !== undefined) return known;
+      const deps = (p.spec.dependsOn ?? []).map((d) => this.processes.get(d)).filter((d) => d !== undefined);
+      const value = deps.length === 0 ? 0 : 1 + Math.max(...deps.map(level));
+      levels.set(p.spec.name, value);
+      return value;
+    };
+    const byLevel = new Map<number, SupervisedProcess[]>();
+    for (const p of this.processes.values()) byLevel.set(level(p), [...(byLevel.get(level(p)) ?? []), p]);
+    for (const l of [...byLevel.keys()].sort((a, b) => b - a)) {
+      await Promise.all((byLevel.get(l) ?? []).map((p) => p.stop()));
+    }
+  }
+
+  async reloadAll(): Promise<boolean> {
+    const results = await Promise.all(this.list().map((p) => p.reload()));
+    return results.every(Boolean);
+  }
+
+  /** Ready when every process is running (or a one-shot finished cleanly); the reason names the others. */
+  readiness(): HealthResult {
+    const problems = this.list()
+      .map((p) => p.status())
+      .filter((s) => !(s.state === 'running' || (s.state === 'exited' && s.lastExit?.code === 0)))
+      .map((s) => `${s.name} is ${s.state}${s.reason ? ` (${s.reason})` : ''}`);
+    return problems.length === 0
+      ? { ok: true, reason: this.processes.size === 0 ? 'no processes' : `${this.processes.size} process(es) running` }
+      : { ok: false, reason: problems.join('; ') };
+  }
+
+  /** Alive unless a critical process failed: a non-critical failure is a readiness matter. */
+  liveness(): HealthResult {
+    const dead = this.list().filter((p) => p.critical && p.state === 'failed');
+    return dead.length === 0
+      ? { ok: true, reason: 'supervisor alive' }
+      : { ok: false, reason: dead.map((p) => `${p.spec.name} failed (${p.reason})`).join('; ') };
+  }
+
+  snapshot(): ProcessStatus[] {
+    return this.list().map((p) => p.status());
+  }
+
+  private startOrder(): SupervisedProcess[] {
+    for (const p of this.processes.values()) {
+      for (const dep of p.spec.dependsOn ?? []) {
+        if (!this.processes.has(dep)) {
+          throw new PodServeError(`process "${p.spec.name}" depends on "${dep}", which is not declared`);
+        }
+      }
+    }
+    const ordered: SupervisedProcess[] = [];
+    const visiting = new Set<string>();
+    const visit = (p: SupervisedProcess, path: string[]) => {
+      if (ordered.includes(p)) return;
+      if (visiting.has(p.spec.name)) {
+        throw new PodServeError(`dependency cycle: ${[...path, p.spec.name].join(' → ')}`);
+      }
+      visiting.add(p.spec.name);
+      for (const dep of p.spec.dependsOn ?? []) {
+        const d = this.processes.get(dep);
+        if (d) visit(d, [...path, p.spec.name]);
+      }
+      visiting.delete(p.spec.name);
+      ordered.push(p);
+    };
+    for (const p of this.processes.values()) visit(p, []);
+    return ordered;
+  }
+}
