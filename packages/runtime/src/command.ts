@@ -35,7 +35,7 @@ export class CommandRunner {
   async run(argv: readonly string[], options: CommandOptions = {}): Promise<CommandResult> {
     const [file, ...args] = argv;
     if (file === undefined) throw new TypeError('run() needs a command');
-    const started = performance.now();
+    const started = Date.now();
     this.logger.debug({ argv }, `running ${argv.join(' ')}`);
     const result = await new Promise<CommandResult>((resolve, reject) => {
       const child = spawn(file, args, {
@@ -69,7 +69,7 @@ export class CommandRunner {
             null,
             stdout,
             stderr,
-            performance.now() - started,
+            Date.now() - started,
           ),
         );
       });
@@ -81,7 +81,7 @@ export class CommandRunner {
           signal,
           stdout,
           stderr,
-          durationMs: Math.round(performance.now() - started),
+          durationMs: Math.round(Date.now() - started),
           timedOut,
         });
       });

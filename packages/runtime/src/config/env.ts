@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { z } from 'zod';
-import type { EnvType } from './env-types.js';
+import type * as v from 'valibot';
+import { type EnvType, parseValue } from './env-types.js';
 
 /** One environment variable, declared once: parsing, defaults, docs and redaction all come from here. */
 export interface EnvVar<T = unknown> extends EnvType<T> {
@@ -18,7 +18,9 @@ export interface EnvVar<T = unknown> extends EnvType<T> {
 export type EnvSpec = Record<string, EnvVar<any>>;
 
 export type EnvValues<S extends EnvSpec> = {
-  [K in keyof S]: S[K] extends { optional: true } ? z.output<S[K]['schema']> | undefined : z.output<S[K]['schema']>;
+  [K in keyof S]: S[K] extends { optional: true }
+    ? v.InferOutput<S[K]['schema']> | undefined
+    : v.InferOutput<S[K]['schema']>;
 };
 
 export type Environment = 'development' | 'production';
@@ -74,11 +76,11 @@ export function loadEnv<S extends EnvSpec>(spec: S, env: NodeJS.ProcessEnv, envi
       continue;
     }
     if (decl.secret) secrets.push(raw.value);
-    const parsed = decl.schema.safeParse(raw.value);
-    if (parsed.success) {
-      values[name] = parsed.data;
+    const parsed = parseValue(decl, raw.value);
+    if (parsed.ok) {
+      values[name] = parsed.value;
     } else {
-      const message = parsed.error.issues[0]?.message ?? `expected ${decl.type}`;
+      const message = parsed.message;
       problems.push({
         variable: raw.source === 'file' ? `${name}_FILE` : name,
         expected: message.replace(/^expected /i, ''),

@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { constants, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { close, constants, fchmod, fchown, fsync, open, rename, unlink, writeAll } from './fs.js';
 
 export interface FileOwnership {
   /** Numeric uid; omit to keep the writer's. */
@@ -13,6 +12,10 @@ export interface AtomicWriteOptions extends FileOwnership {
   /** Permission bits, applied with chmod so the umask cannot widen or narrow them. Default 0o644. */
   mode?: number;
 }
+
+// pid + counter + time is unique among writers on one host, and O_EXCL catches the rest.
+// (Not crypto.randomBytes: loading crypto alone costs the supervisor ~1 MB of RSS.)
+let tempCounter = 0;
 
 /**
  * Replaces `path` so that a reader sees either the old content or the new, never a mix:
@@ -28,18 +31,18 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const mode = options.mode ?? 0o644;
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${++tempCounter}.${Date.now().toString(36)}.tmp`);
+  const fd = await open(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
   try {
     try {
-      await handle.writeFile(data);
+      await writeAll(fd, data);
       if (options.uid !== undefined || options.gid !== undefined) {
-        await handle.chown(options.uid ?? -1, options.gid ?? -1);
+        await fchown(fd, options.uid ?? -1, options.gid ?? -1);
       }
-      await handle.chmod(mode);
-      await handle.sync();
+      await fchmod(fd, mode);
+      await fsync(fd);
     } finally {
-      await handle.close();
+      await close(fd);
     }
     await rename(tmp, path);
   } catch (err) {
@@ -50,10 +53,10 @@ export async function writeFileAtomic(
 }
 
 export async function fsyncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  const fd = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
-    await handle.sync();
+    await fsync(fd);
   } finally {
-    await handle.close();
+    await close(fd);
   }
 }

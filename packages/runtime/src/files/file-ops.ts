@@ -1,6 +1,6 @@
-import { chmod, chown, mkdir, stat } from 'node:fs/promises';
 import type { Logger } from '../logging/logger.js';
 import { type AtomicWriteOptions, writeFileAtomic } from './atomic-write.js';
+import { chmod, chown, mkdir, stat } from './fs.js';
 
 export interface WriteOptions extends AtomicWriteOptions {
   /** Logged with LOG_CONFIGS=true; false for files holding secrets (keys, password maps). */

@@ -1,6 +1,6 @@
-import { mkdir, unlink } from 'node:fs/promises';
+import { mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { errorMessage } from '../errors.js';
-import { writeFileAtomic } from '../files/atomic-write.js';
+import { isoTime } from '../logging/iso-time.js';
 import type { Logger } from '../logging/logger.js';
 import type { HealthResult } from './status.js';
 import { type Phase, type ServiceStatus, statusPath } from './status.js';
@@ -24,7 +24,7 @@ export class StatusPublisher {
   private pending: Promise<void> = Promise.resolve();
   private queued = false;
   private warned = false;
-  private readonly startedAt = new Date().toISOString();
+  private readonly startedAt = isoTime();
   readonly path: string;
 
   constructor(
@@ -38,7 +38,11 @@ export class StatusPublisher {
   }
 
   async start(): Promise<void> {
-    await mkdir(this.runDir, { recursive: true, mode: 0o755 }).catch(() => undefined);
+    try {
+      mkdirSync(this.runDir, { recursive: true, mode: 0o755 });
+    } catch {
+      // write() reports the problem once, with the path.
+    }
     this.timer = setInterval(() => void this.publish(), this.heartbeatMs);
     this.timer.unref();
     await this.publish();
@@ -69,7 +73,11 @@ export class StatusPublisher {
 
   async remove(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await unlink(this.path).catch(() => undefined);
+    try {
+      unlinkSync(this.path);
+    } catch {
+      // Already gone.
+    }
   }
 
   private async write(): Promise<void> {
@@ -82,7 +90,7 @@ export class StatusPublisher {
       pid: process.pid,
       phase: this.phase,
       startedAt: this.startedAt,
-      updatedAt: new Date().toISOString(),
+      updatedAt: isoTime(),
       heartbeatMs: this.heartbeatMs,
       liveness,
       readiness:
@@ -92,7 +100,12 @@ export class StatusPublisher {
       processes: this.source.processes(),
     };
     try {
-      await writeFileAtomic(this.path, `${JSON.stringify(status)}\n`, { mode: 0o644 });
+      // Atomic (rename) so a probe never reads half a file; not durable (no fsync) because
+      // the status is meaningless after a crash anyway. Synchronous: a few hundred bytes,
+      // and it keeps the heartbeat off libuv's threadpool.
+      const tmp = `${this.path}.${process.pid}.tmp`;
+      writeFileSync(tmp, `${JSON.stringify(status)}\n`, { mode: 0o644 });
+      renameSync(tmp, this.path);
     } catch (err) {
       if (!this.warned)
         this.logger.warn({ path: this.path, err: errorMessage(err) }, 'cannot publish health status; probes will fail');

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import pino, { type DestinationStream, type Level, type Logger, type StreamEntry } from 'pino';
 import { errorMessage } from '../errors.js';
+import { isoTime } from './iso-time.js';
 import { REDACTED_PATHS, Redactor } from './redactor.js';
 
 export type { Logger } from 'pino';
@@ -72,7 +73,7 @@ export async function createLogger(options: LoggerOptions): Promise<LoggerHandle
     {
       level,
       base: { service: options.service },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: () => `,"time":"${isoTime()}"`,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
       hooks: {

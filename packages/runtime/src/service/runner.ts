@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CommandRunner } from '../command.js';
 import { commonEnv, LOG_LEVELS } from '../config/common-env.js';
@@ -8,6 +7,7 @@ import { errorMessage } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { writeFileAtomic } from '../files/atomic-write.js';
 import { DryRunFileOps, type FileOps, octal, RealFileOps } from '../files/file-ops.js';
+import { mkdir } from '../files/fs.js';
 import type { Phase } from '../health/status.js';
 import { StatusPublisher } from '../health/status-publisher.js';
 import { createLogger, type LoggerHandle, serviceLevelVariable } from '../logging/logger.js';

@@ -1,6 +1,6 @@
-import { access } from 'node:fs/promises';
 import { connect } from 'node:net';
 import type { CommandRunner } from '../command.js';
+import { access } from '../files/fs.js';
 import type { ReadinessCheck } from './process-spec.js';
 
 /** One attempt of a readiness check; false (never a throw) when not ready yet. */

@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { createInterface } from 'node:readline';
 import type { CommandRunner } from '../command.js';
 import { errorMessage } from '../errors.js';
 import { resolveGid, resolveUid } from '../files/users.js';
 import type { Logger } from '../logging/logger.js';
 import { backoffDelay } from './backoff.js';
+import { forEachLine } from './line-splitter.js';
 import { type ProcessSpec, processDefaults } from './process-spec.js';
 import { checkReady, describeCheck } from './readiness-check.js';
 
@@ -263,8 +263,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
   }
 
   private captureLines(stream: NodeJS.ReadableStream, name: 'stdout' | 'stderr'): void {
-    const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
-    lines.on('line', (line) => this.log.info({ stream: name }, line));
+    forEachLine(stream, (line) => this.log.info({ stream: name }, line));
   }
 
   private async awaitReadiness(child: ChildProcess): Promise<void> {
