@@ -43,7 +43,7 @@ export interface ProcessSpec {
   stopTimeoutMs?: number;
   /** How to make the process re-read its config; without it, reload restarts the process. */
   reload?: { signal: NodeJS.Signals } | { command: readonly string[] };
-  /** How to tell the process is ready; without it, it is ready once spawned. */
+  /** How to tell the process is ready; without it, it counts as ready as soon as it is spawned. */
   readiness?: ReadinessCheck & { intervalMs?: number };
   /** A start not ready within this long is killed and counts as a failure. Default 60 s. */
   startTimeoutMs?: number;

@@ -80,6 +80,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const level = (p: SupervisedProcess): number => {
       const known = levels.get(p.spec.name);
       if (known !== undefined) return known;
+      levels.set(p.spec.name, 0); // a cycle (refused at start) must not recurse forever here
       const deps = (p.spec.dependsOn ?? []).map((d) => this.processes.get(d)).filter((d) => d !== undefined);
       const value = deps.length === 0 ? 0 : 1 + Math.max(...deps.map(level));
       levels.set(p.spec.name, value);

@@ -1,0 +1,288 @@
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { memoryLogger } from '../../../../test/support/memory-logger.js';
+import { tempDir } from '../../../../test/support/processes.js';
+import { CommandRunner } from '../command.js';
+import type { ProcessSpec } from './process-spec.js';
+import type { ProcessState } from './supervised-process.js';
+import { Supervisor } from './supervisor.js';
+
+let dir: ReturnType<typeof tempDir>;
+let supervisor: Supervisor;
+let records: Array<Record<string, unknown>>;
+
+beforeEach(() => {
+  dir = tempDir();
+  const mem = memoryLogger();
+  records = mem.records;
+  supervisor = new Supervisor(mem.logger, new CommandRunner(mem.logger, true));
+});
+
+afterEach(async () => {
+  await supervisor.stopAll();
+  dir.cleanup();
+});
+
+const sh = (name: string, script: string, extra: Partial<ProcessSpec> = {}): ProcessSpec => ({
+  name,
+  command: 'sh',
+  args: ['-c', script],
+  ...extra,
+});
+
+function waitState(name: string, states: ProcessState[], timeoutMs = 10_000): Promise<void> {
+  const proc = supervisor.get(name);
+  if (!proc) throw new Error(`no process ${name}`);
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (states.includes(proc.state)) {
+        proc.off('state', check);
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    const timer = setTimeout(
+      () => reject(new Error(`${name} still ${proc.state} after ${timeoutMs} ms, wanted ${states.join('|')}`)),
+      timeoutMs,
+    );
+    proc.on('state', check);
+    check();
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('restart policy', () => {
+  it('restarts a failing process with growing backoff, then marks it failed after the crash-loop limit', async () => {
+    const exits: number[] = [];
+    const proc = supervisor.add(
+      sh('crasher', 'exit 3', {
+        crashLoopLimit: 4,
+        backoff: { initialMs: 60, factor: 2, jitter: 0 },
+        readiness: { file: join(dir.path, 'never-ready') },
+      }),
+    );
+    proc.on('exit', () => exits.push(Date.now()));
+    expect(await supervisor.startAll()).toBe(false);
+    await waitState('crasher', ['failed']);
+    expect(proc.restarts).toBe(3);
+    expect(proc.reason).toMatch(/crash loop: ended 4 times/);
+    expect(proc.lastExit?.code).toBe(3);
+    const gaps = exits.slice(1).map((t, i) => t - (exits[i] ?? 0));
+    // 60, 120, 240 ms of backoff (plus spawn time): each wait longer than the one before.
+    expect(gaps[0]).toBeGreaterThanOrEqual(55);
+    expect(gaps[1]).toBeGreaterThan(gaps[0] ?? 0);
+    expect(gaps[2]).toBeGreaterThan(gaps[1] ?? 0);
+    expect(supervisor.readiness()).toMatchObject({ ok: false, reason: expect.stringContaining('crasher is failed') });
+  });
+
+  it('resets the failure count once a start outlives the stability window', async () => {
+    const proc = supervisor.add(
+      sh('flaky', 'sleep 0.25; exit 1', {
+        stabilityWindowMs: 100,
+        crashLoopLimit: 2,
+        backoff: { initialMs: 20, jitter: 0 },
+      }),
+    );
+    await supervisor.startAll();
+    await until(() => proc.restarts >= 4, 10_000);
+    // With a limit of 2 it would have failed by now, were the stable runs not resetting the count.
+    expect(proc.state).not.toBe('failed');
+  });
+
+  it('follows never, on-failure and always for a clean exit', async () => {
+    const never = supervisor.add(sh('never', 'exit 0', { restart: 'never' }));
+    const onFailure = supervisor.add(sh('on-failure', 'exit 0', { restart: 'on-failure' }));
+    const always = supervisor.add(sh('always', 'exit 0', { restart: 'always', backoff: { initialMs: 10 } }));
+    await supervisor.startAll();
+    await waitState('never', ['exited']);
+    await waitState('on-failure', ['exited']);
+    await until(() => always.restarts >= 2);
+    expect(never.restarts).toBe(0);
+    expect(onFailure.restarts).toBe(0);
+  });
+
+  it('marks a critical process failure as critical', async () => {
+    const critical: string[] = [];
+    supervisor.on('critical', (s) => critical.push(s.name));
+    supervisor.add(sh('core', 'exit 1', { critical: true, crashLoopLimit: 2, backoff: { initialMs: 10 } }));
+    await supervisor.startAll();
+    await until(() => critical.length > 0);
+    expect(critical).toEqual(['core']);
+    expect(supervisor.liveness()).toMatchObject({ ok: false });
+  });
+
+  it('reports a command that cannot be started', async () => {
+    const proc = supervisor.add({ name: 'ghost', command: '/nonexistent/daemon', restart: 'never' });
+    expect(await supervisor.startAll()).toBe(false);
+    expect(proc.state).toBe('exited');
+    expect(proc.reason).toMatch(/could not start: spawn \/nonexistent\/daemon ENOENT/);
+  });
+});
+
+describe('stop', () => {
+  it('stops a cooperative process promptly with the stop signal', async () => {
+    supervisor.add(
+      sh('polite', `trap "exit 0" TERM; touch ${dir.path}/ready; while :; do sleep 0.05; done`, {
+        stopTimeoutMs: 5_000,
+        readiness: { file: `${dir.path}/ready`, intervalMs: 20 },
+      }),
+    );
+    await supervisor.startAll();
+    const started = Date.now();
+    await supervisor.stopAll();
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(records.some((r) => String(r.msg).includes('SIGKILL'))).toBe(false);
+  });
+
+  it('escalates to SIGKILL for the whole process group after the timeout', async () => {
+    const pidFile = join(dir.path, 'grandchild.pid');
+    // Both the shell and its grandchild ignore SIGTERM (SIG_IGN is inherited across exec).
+    const proc = supervisor.add(
+      sh('stubborn', `trap "" TERM; sleep 1000 & echo $! > ${pidFile}; wait`, { stopTimeoutMs: 400 }),
+    );
+    await supervisor.startAll();
+    await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '');
+    const grandchild = Number(readFileSync(pidFile, 'utf8'));
+    const leader = proc.pid ?? 0;
+    const started = Date.now();
+    await supervisor.stopAll();
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(380);
+    expect(took).toBeLessThan(3_000);
+    expect(records.some((r) => String(r.msg).includes('sending SIGKILL to its process group'))).toBe(true);
+    await until(() => !alive(grandchild) && !alive(leader));
+  });
+
+  it('kills descendants that outlive a leader which obeyed the stop signal', async () => {
+    const pidFile = join(dir.path, 'left.pid');
+    supervisor.add(
+      sh('leaver', `(trap "" TERM; exec sleep 1000) & echo $! > ${pidFile}; trap "exit 0" TERM; while :; do sleep 0.05; done`, {
+        stopTimeoutMs: 300,
+      }),
+    );
+    await supervisor.startAll();
+    await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '');
+    const leftover = Number(readFileSync(pidFile, 'utf8'));
+    await supervisor.stopAll();
+    await until(() => !alive(leftover), 3_000);
+  });
+
+  it('stops dependents before what they depend on', async () => {
+    const order = join(dir.path, 'order');
+    // Each touches its ready file only once its trap is set, so the stop cannot beat the trap.
+    const daemon = (name: string) =>
+      `trap "echo ${name} >> ${order}; exit 0" TERM; touch ${dir.path}/${name}.ready; while :; do sleep 0.05; done`;
+    supervisor.add(sh('db', daemon('db'), { readiness: { file: `${dir.path}/db.ready`, intervalMs: 20 } }));
+    supervisor.add(
+      sh('app', daemon('app'), { dependsOn: ['db'], readiness: { file: `${dir.path}/app.ready`, intervalMs: 20 } }),
+    );
+    expect(await supervisor.startAll()).toBe(true);
+    await supervisor.stopAll();
+    expect(readFileSync(order, 'utf8').split('\n').filter(Boolean)).toEqual(['app', 'db']);
+  });
+});
+
+describe('start order and readiness', () => {
+  it('starts a process only after its dependency passed its readiness check', async () => {
+    const ready = join(dir.path, 'db-ready');
+    const started = join(dir.path, 'app-started');
+    supervisor.add(sh('db', `sleep 0.4; touch ${ready}; exec sleep 1000`, { readiness: { file: ready, intervalMs: 20 } }));
+    supervisor.add(sh('app', `touch ${started}; exec sleep 1000`, { dependsOn: ['db'] }));
+    expect(await supervisor.startAll()).toBe(true);
+    await until(() => existsSync(started));
+    expect(statSync(started).mtimeMs).toBeGreaterThanOrEqual(statSync(ready).mtimeMs);
+    expect(supervisor.readiness().ok).toBe(true);
+  });
+
+  it('does not start a process whose dependency failed, and says why', async () => {
+    supervisor.add(sh('db', 'exit 1', { restart: 'never', readiness: { file: join(dir.path, 'never-ready') } }));
+    const app = supervisor.add(sh('app', 'exec sleep 1000', { dependsOn: ['db'] }));
+    expect(await supervisor.startAll()).toBe(false);
+    expect(app.state).toBe('failed');
+    expect(app.pid).toBeNull();
+    expect(app.reason).toMatch(/dependency db did not become ready/);
+  });
+
+  it('waits for a TCP port with a tcp readiness check', async () => {
+    const server = `require('net').createServer().listen(0, '127.0.0.1', function () { require('fs').writeFileSync('${dir.path}/port', String(this.address().port)); })`;
+    const portFile = join(dir.path, 'port');
+    supervisor.add({ name: 'server', command: process.execPath, args: ['-e', server] });
+    await supervisor.startAll();
+    await until(() => existsSync(portFile) && readFileSync(portFile, 'utf8') !== '');
+    const port = Number(readFileSync(portFile, 'utf8'));
+    supervisor.add({ name: 'client', command: 'sleep', args: ['1000'], readiness: { tcp: { port } } });
+    expect(await supervisor.startAll()).toBe(true);
+  });
+
+  it('kills and counts as failed a start that never becomes ready', async () => {
+    const proc = supervisor.add({
+      name: 'slow',
+      command: 'sleep',
+      args: ['1000'],
+      readiness: { file: join(dir.path, 'never'), intervalMs: 20 },
+      startTimeoutMs: 200,
+      restart: 'never',
+    });
+    expect(await supervisor.startAll()).toBe(false);
+    expect(proc.lastExit?.signal).toBe('SIGKILL');
+  });
+
+  it('rejects dependency cycles and unknown dependencies with a clear error', async () => {
+    supervisor.add(sh('a', 'sleep 1', { dependsOn: ['b'] }));
+    supervisor.add(sh('b', 'sleep 1', { dependsOn: ['a'] }));
+    await expect(supervisor.startAll()).rejects.toThrow(/dependency cycle: a → b → a/);
+  });
+});
+
+describe('reload and output', () => {
+  it('reloads with the declared signal', async () => {
+    const marker = join(dir.path, 'reloaded');
+    supervisor.add(
+      sh('daemon', `trap "touch ${marker}" HUP; touch ${dir.path}/ready; while :; do sleep 0.05; done`, {
+        reload: { signal: 'SIGHUP' },
+        readiness: { file: `${dir.path}/ready`, intervalMs: 20 },
+      }),
+    );
+    await supervisor.startAll();
+    expect(await supervisor.reloadAll()).toBe(true);
+    await until(() => existsSync(marker));
+  });
+
+  it('reloads with a declared command', async () => {
+    const marker = join(dir.path, 'reload-cmd');
+    supervisor.add(sh('daemon', 'exec sleep 1000', { reload: { command: ['touch', marker] } }));
+    await supervisor.startAll();
+    expect(await supervisor.reloadAll()).toBe(true);
+    expect(existsSync(marker)).toBe(true);
+    expect(records.some((r) => (r.command as { argv?: string[] } | undefined)?.argv?.[1] === marker)).toBe(true);
+  });
+
+  it('captures stdout and stderr line by line, tagged with the process name', async () => {
+    writeFileSync(join(dir.path, 'x'), '');
+    supervisor.add(sh('talker', 'echo one; echo two >&2; printf "three"; exit 0', { restart: 'never' }));
+    await supervisor.startAll();
+    await until(() => records.some((r) => r.msg === 'three'));
+    await until(() => records.some((r) => r.msg === 'two'));
+    // Two pipes: order holds within a stream, not across them.
+    const lines = (stream: string) => records.filter((r) => r.proc === 'talker' && r.stream === stream).map((r) => r.msg);
+    expect(lines('stdout')).toEqual(['one', 'three']);
+    expect(lines('stderr')).toEqual(['two']);
+  });
+});
