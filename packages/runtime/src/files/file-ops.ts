@@ -1,6 +1,7 @@
 import type { Logger } from '../logging/logger.js';
 import { type AtomicWriteOptions, writeFileAtomic } from './atomic-write.js';
-import { chmod, chown, mkdir, stat } from './fs.js';
+import { chmod, chown, stat } from './fs.js';
+import { mkdirp } from './mkdirp.js';
 
 export interface WriteOptions extends AtomicWriteOptions {
   /** Logged with LOG_CONFIGS=true; false for files holding secrets (keys, password maps). */
@@ -36,7 +37,7 @@ export class RealFileOps implements FileOps {
 
   async ensureDir(path: string, options: DirOptions = {}): Promise<void> {
     const mode = options.mode ?? 0o755;
-    await mkdir(path, { recursive: true, mode });
+    await mkdirp(path, mode);
     // mkdir leaves an existing dir alone and its mode is subject to umask: set both explicitly.
     await chmod(path, mode);
     if (options.uid !== undefined || options.gid !== undefined) {

@@ -1,5 +1,6 @@
-import { mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { errorMessage } from '../errors.js';
+import { mkdirpSync } from '../files/mkdirp.js';
 import { isoTime } from '../logging/iso-time.js';
 import type { Logger } from '../logging/logger.js';
 import type { HealthResult } from './status.js';
@@ -39,7 +40,7 @@ export class StatusPublisher {
 
   async start(): Promise<void> {
     try {
-      mkdirSync(this.runDir, { recursive: true, mode: 0o755 });
+      mkdirpSync(this.runDir);
     } catch {
       // write() reports the problem once, with the path.
     }

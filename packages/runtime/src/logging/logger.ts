@@ -1,8 +1,9 @@
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import pino, { type DestinationStream, type Level, type Logger, type StreamEntry } from 'pino';
 import { errorMessage } from '../errors.js';
+import { mkdirpSync } from '../files/mkdirp.js';
 import { isoTime } from './iso-time.js';
 import { REDACTED_PATHS, Redactor } from './redactor.js';
 
@@ -57,7 +58,7 @@ export async function createLogger(options: LoggerOptions): Promise<LoggerHandle
     const dir = join(options.logDir, options.service);
     const candidate = join(dir, `${options.service}.log`);
     try {
-      mkdirSync(dir, { recursive: true });
+      mkdirpSync(dir);
       accessSync(dir, constants.W_OK);
       const file = pino.destination({ dest: candidate, sync: true, append: true });
       flushers.push(() => file.flushSync());

@@ -7,7 +7,7 @@ import { errorMessage } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { writeFileAtomic } from '../files/atomic-write.js';
 import { DryRunFileOps, type FileOps, octal, RealFileOps } from '../files/file-ops.js';
-import { mkdir } from '../files/fs.js';
+import { mkdirp } from '../files/mkdirp.js';
 import type { Phase } from '../health/status.js';
 import { StatusPublisher } from '../health/status-publisher.js';
 import { createLogger, type LoggerHandle, serviceLevelVariable } from '../logging/logger.js';
@@ -323,7 +323,7 @@ async function dryRunService(
   if (outputDir) {
     for (const file of files.files) {
       const target = join(outputDir, file.path);
-      await mkdir(dirname(target), { recursive: true });
+      await mkdirp(dirname(target));
       await writeFileAtomic(target, file.content, { mode: file.mode });
     }
     log.info(

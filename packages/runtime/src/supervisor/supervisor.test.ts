@@ -173,9 +173,13 @@ describe('stop', () => {
   it('kills descendants that outlive a leader which obeyed the stop signal', async () => {
     const pidFile = join(dir.path, 'left.pid');
     supervisor.add(
-      sh('leaver', `(trap "" TERM; exec sleep 1000) & echo $! > ${pidFile}; trap "exit 0" TERM; while :; do sleep 0.05; done`, {
-        stopTimeoutMs: 300,
-      }),
+      sh(
+        'leaver',
+        `(trap "" TERM; exec sleep 1000) & echo $! > ${pidFile}; trap "exit 0" TERM; while :; do sleep 0.05; done`,
+        {
+          stopTimeoutMs: 300,
+        },
+      ),
     );
     await supervisor.startAll();
     await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '');
@@ -203,7 +207,9 @@ describe('start order and readiness', () => {
   it('starts a process only after its dependency passed its readiness check', async () => {
     const ready = join(dir.path, 'db-ready');
     const started = join(dir.path, 'app-started');
-    supervisor.add(sh('db', `sleep 0.4; touch ${ready}; exec sleep 1000`, { readiness: { file: ready, intervalMs: 20 } }));
+    supervisor.add(
+      sh('db', `sleep 0.4; touch ${ready}; exec sleep 1000`, { readiness: { file: ready, intervalMs: 20 } }),
+    );
     supervisor.add(sh('app', `touch ${started}; exec sleep 1000`, { dependsOn: ['db'] }));
     expect(await supervisor.startAll()).toBe(true);
     await until(() => existsSync(started));
@@ -281,7 +287,8 @@ describe('reload and output', () => {
     await until(() => records.some((r) => r.msg === 'three'));
     await until(() => records.some((r) => r.msg === 'two'));
     // Two pipes: order holds within a stream, not across them.
-    const lines = (stream: string) => records.filter((r) => r.proc === 'talker' && r.stream === stream).map((r) => r.msg);
+    const lines = (stream: string) =>
+      records.filter((r) => r.proc === 'talker' && r.stream === stream).map((r) => r.msg);
     expect(lines('stdout')).toEqual(['one', 'three']);
     expect(lines('stderr')).toEqual(['two']);
   });

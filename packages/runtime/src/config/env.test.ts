@@ -1,0 +1,124 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../../../../test/support/processes.js';
+import { defineEnv, formatProblems, loadEnv } from './env.js';
+import { envMarkdown } from './env-docs.js';
+import { absolutePath, boolean, duration, email, hostname, hostnameList, oneOf, port, url } from './env-types.js';
+
+const spec = defineEnv({
+  DOMAIN: { ...hostname(), devDefault: 'example.test', description: 'Primary name.' },
+  SANS: { ...hostnameList({ wildcards: true }), default: '', description: 'More names.' },
+  PORT: { ...port(), default: '80', description: 'Port.' },
+  MODE: { ...oneOf(['a', 'b'] as const), default: 'a', description: 'Mode.' },
+  EMAIL: { ...email(), optional: true, description: 'Mail.' },
+  DIR: { ...absolutePath(), default: '/data', description: 'Dir.' },
+  VERBOSE: { ...boolean(), default: 'false', description: 'Verbose.' },
+  RENEW: { ...duration(), default: '30d', description: 'Renew before.' },
+  URL: { ...url(), default: 'https://acme.example/dir', description: 'Directory.' },
+  PASSWORD: { ...hostname(), optional: true, secret: true, description: 'A secret.' },
+});
+
+let dir: ReturnType<typeof tempDir>;
+beforeEach(() => {
+  dir = tempDir();
+});
+afterEach(() => dir.cleanup());
+
+describe('loadEnv', () => {
+  it('parses values, applies defaults and development defaults', () => {
+    const result = loadEnv(
+      spec,
+      { SANS: 'www.example.test, *.Example.Test.', VERBOSE: 'YES', PORT: '8443' },
+      'development',
+    );
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.values).toMatchObject({
+      DOMAIN: 'example.test',
+      SANS: ['www.example.test', '*.example.test'],
+      PORT: 8443,
+      VERBOSE: true,
+      RENEW: 30 * 86_400_000,
+      EMAIL: undefined,
+    });
+    expect(result.sources.DOMAIN).toBe('dev-default');
+    expect(result.sources.PORT).toBe('env');
+  });
+
+  it('lists every bad variable at once with what was expected and what was found', () => {
+    const result = loadEnv(
+      spec,
+      {
+        DOMAIN: 'bad domain!',
+        PORT: 'eighty',
+        MODE: 'c',
+        EMAIL: 'nobody',
+        DIR: 'relative',
+        URL: 'ftp://x',
+        RENEW: '3 weeks',
+      },
+      'development',
+    );
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    const byVar = Object.fromEntries(result.problems.map((p) => [p.variable, p]));
+    expect(Object.keys(byVar).sort()).toEqual(['DIR', 'DOMAIN', 'EMAIL', 'MODE', 'PORT', 'RENEW', 'URL']);
+    expect(byVar.DOMAIN).toMatchObject({ found: '"bad domain!"', expected: expect.stringMatching(/DNS name/) });
+    expect(byVar.PORT).toMatchObject({ found: '"eighty"', expected: 'an integer from 1 to 65535' });
+    expect(byVar.MODE?.expected).toBe('one of a, b');
+    const text = formatProblems('svc', result.problems);
+    expect(text).toMatch(/^invalid configuration for svc \(7 problems\); nothing was changed:/);
+    expect(text).toContain('  - PORT: expected an integer from 1 to 65535; found "eighty"');
+  });
+
+  it('requires development-default variables in production', () => {
+    const result = loadEnv(spec, {}, 'production');
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems).toEqual([
+      {
+        variable: 'DOMAIN',
+        found: undefined,
+        expected: expect.stringContaining('required when PODSERVE_ENV=production'),
+      },
+    ]);
+  });
+
+  it('reads NAME_FILE, strips one trailing newline, and keeps the secret out of problems', () => {
+    const secretFile = join(dir.path, 'password');
+    writeFileSync(secretFile, 'not a hostname!\n');
+    const result = loadEnv(spec, { PASSWORD_FILE: secretFile }, 'development');
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems).toEqual([{ variable: 'PASSWORD_FILE', found: '[REDACTED]', expected: expect.any(String) }]);
+
+    writeFileSync(secretFile, 'correct-horse\n');
+    const good = loadEnv(spec, { PASSWORD_FILE: secretFile }, 'development');
+    expect(good.ok && good.values.PASSWORD).toBe('correct-horse');
+    expect(good.ok && good.secrets).toEqual(['correct-horse']);
+  });
+
+  it('refuses NAME and NAME_FILE together, and an unreadable NAME_FILE', () => {
+    const both = loadEnv(spec, { PASSWORD: 'x', PASSWORD_FILE: '/etc/hostname' }, 'development');
+    expect(!both.ok && both.problems[0]?.expected).toBe('either PASSWORD or PASSWORD_FILE, not both');
+    const missing = loadEnv(spec, { PASSWORD_FILE: join(dir.path, 'nope') }, 'development');
+    expect(!missing.ok && missing.problems[0]).toMatchObject({
+      variable: 'PASSWORD_FILE',
+      found: expect.stringContaining('ENOENT'),
+    });
+  });
+
+  it('treats an empty value as unset', () => {
+    const result = loadEnv(spec, { PORT: '', DOMAIN: '' }, 'development');
+    expect(result.ok && result.values.PORT).toBe(80);
+  });
+
+  it('generates the reference table from the same declaration', () => {
+    const md = envMarkdown(spec);
+    expect(md).toContain(
+      '| `DOMAIN` | DNS name | `example.test` (development only; required in production) | Primary name. |',
+    );
+    expect(md).toContain('`PASSWORD_FILE` reads it from a file');
+  });
+});
