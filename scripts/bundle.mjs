@@ -38,6 +38,14 @@ const withoutPinoTransports = {
       contents: 'module.exports = function assert(value, message) { if (!value) throw new Error(message); };',
       loader: 'js',
     }));
+    // pino.js reads os.hostname() at load for its default `base`, which PodServe replaces.
+    b.onResolve({ filter: /^(node:)?os$/ }, (args) =>
+      /[\\/]pino[\\/]pino\.js$/.test(args.importer) ? { path: 'os', namespace: 'stub' } : undefined,
+    );
+    b.onLoad({ filter: /^os$/, namespace: 'stub' }, () => ({
+      contents: "module.exports = { hostname: () => process.env.HOSTNAME || '' };",
+      loader: 'js',
+    }));
     b.onLoad({ filter: /^thread-stream$/, namespace: 'stub' }, () => ({
       contents:
         "module.exports = function ThreadStream() { throw new Error('pino transports are not bundled in PodServe'); };",

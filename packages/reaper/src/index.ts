@@ -21,6 +21,8 @@ export interface ReaperAddon {
   waitpidNoHang(pid: number): ReapedChild | null;
   /** prctl(PR_SET_CHILD_SUBREAPER, 1): orphans of our descendants are reparented to us. True on success. */
   setChildSubreaper(): boolean;
+  /** malloc_trim(0): returns freed heap memory to the OS (glibc only). True if anything was released. */
+  releaseFreedMemory(): boolean;
 }
 
 /**
@@ -37,7 +39,11 @@ const candidates = (): URL[] => [
 function isReaperAddon(value: unknown): value is ReaperAddon {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v.waitpidNoHang === 'function' && typeof v.setChildSubreaper === 'function';
+  return (
+    typeof v.waitpidNoHang === 'function' &&
+    typeof v.setChildSubreaper === 'function' &&
+    typeof v.releaseFreedMemory === 'function'
+  );
 }
 
 /** Loads the native addon; returns null (never throws) when no candidate loads. */

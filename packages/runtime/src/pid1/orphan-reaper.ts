@@ -2,10 +2,11 @@ import { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Logger } from '../logging/logger.js';
 
-/** The two calls the native addon (@podserve/reaper) provides. */
+/** The calls the native addon (@podserve/reaper) provides. */
 export interface ReaperCalls {
   waitpidNoHang(pid: number): { pid: number; code: number | null; signal: number | null } | null;
   setChildSubreaper(): boolean;
+  releaseFreedMemory(): boolean;
 }
 
 /**

@@ -197,6 +197,8 @@ async function liveRun(
   if (startedOk) {
     await publisher.setPhase('ready');
     log.info(`${name} ready`);
+    // Start-up garbage is behind us: give glibc's freed arenas back for the long idle life of an init.
+    setTimeout(() => reaperCalls?.releaseFreedMemory(), 1_000).unref();
     for (;;) {
       const event = await events.take().promise;
       if (event.type === 'finished') {
