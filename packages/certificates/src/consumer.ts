@@ -1,0 +1,187 @@
+import { readFile, readlink } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { parsePair } from './pem.js';
+import { errCode } from './storage/fsx.js';
+import { CURRENT } from './storage/layout.js';
+
+/** A consistent pair: every field was read from the one generation directory `current` named. */
+export interface CertificatePair {
+  generation: string;
+  /** Absolute path of that generation directory. */
+  dir: string;
+  cert: string;
+  key: string;
+  fullchain: string;
+  chain: string;
+  /** Self-signed only: the local CA to trust. */
+  ca: string | undefined;
+  names: string[];
+  notBefore: Date;
+  notAfter: Date;
+}
+
+export class CertificatePairError extends Error {
+  override readonly name = 'CertificatePairError';
+}
+
+async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Reads the published certificate and key so that they always belong together: `current`
+ * is resolved once and both files come from that directory (reading `cert.pem` and
+ * `privkey.pem` through the top-level links is two resolutions and can straddle a switch).
+ * Verifies the key matches the certificate; throws CertificatePairError otherwise.
+ */
+export async function readCertificatePair(certPath: string): Promise<CertificatePair> {
+  let lastError: unknown;
+  // A generation can be pruned between readlink and read (a reader stalled across several
+  // renewals): resolve again rather than fail.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    let target: string;
+    try {
+      target = await readlink(join(certPath, CURRENT));
+    } catch (err) {
+      throw new CertificatePairError(`no published certificate in ${certPath} (${errCode(err) ?? String(err)})`);
+    }
+    const dir = resolve(certPath, target);
+    try {
+      const [cert, key, fullchain, chain, ca] = await Promise.all(
+        ['cert.pem', 'privkey.pem', 'fullchain.pem', 'chain.pem', 'ca.pem'].map((f) => readOptional(join(dir, f))),
+      );
+      if (cert === undefined || key === undefined || fullchain === undefined) {
+        lastError = new CertificatePairError(`generation ${basename(dir)} is incomplete or gone`);
+        continue;
+      }
+      let parsed: ReturnType<typeof parsePair>;
+      try {
+        parsed = parsePair(cert, key, fullchain);
+      } catch (err) {
+        throw new CertificatePairError(`${dir}: ${(err as Error).message}`);
+      }
+      return {
+        generation: basename(dir),
+        dir,
+        cert,
+        key,
+        fullchain,
+        chain: chain ?? '',
+        ca,
+        names: parsed.names,
+        notBefore: parsed.notBefore,
+        notAfter: parsed.notAfter,
+      };
+    } catch (err) {
+      if (err instanceof CertificatePairError) throw err;
+      lastError = err;
+    }
+  }
+  throw lastError instanceof Error ? lastError : new CertificatePairError(String(lastError));
+}
+
+export interface WatchOptions {
+  /** Quiet time after the last change before reading (default 250 ms). */
+  debounceMs?: number;
+  /** Also call the handler for the generation that is current when watching starts. */
+  emitInitial?: boolean;
+  /** A new generation that fails verification (or an unreadable one) is reported here, not signalled. */
+  onError?: (err: Error) => void;
+}
+
+export interface CertificateWatcher {
+  /** Resolves once the watch is in place (changes after this are never missed). */
+  readonly ready: Promise<void>;
+  /** The last generation signalled or seen at start. */
+  readonly current: CertificatePair | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Calls `onNewGeneration` with a verified pair each time a new generation becomes current.
+ * Watches CERT_PATH itself with `followSymlinks: false`: a watch on `cert.pem` follows the
+ * link to one generation's file and never hears about the switch (measured). Bursts are
+ * debounced, and the pair is verified before anyone is told to reload.
+ */
+export function watchCertificates(
+  certPath: string,
+  onNewGeneration: (pair: CertificatePair) => void | Promise<void>,
+  options: WatchOptions = {},
+): CertificateWatcher {
+  const debounceMs = options.debounceMs ?? 250;
+  const report = options.onError ?? (() => undefined);
+  let current: CertificatePair | undefined;
+  let timer: NodeJS.Timeout | null = null;
+  let closed = false;
+  let checking: Promise<void> = Promise.resolve();
+  let watcher: import('chokidar').FSWatcher | undefined;
+
+  const check = (initial: boolean): Promise<void> => {
+    checking = checking.then(async () => {
+      if (closed) return;
+      let pair: CertificatePair;
+      try {
+        pair = await readCertificatePair(certPath);
+      } catch (err) {
+        if (!initial) report(err as Error);
+        return;
+      }
+      if (pair.generation === current?.generation) return;
+      current = pair;
+      if (initial && !options.emitInitial) return;
+      try {
+        await onNewGeneration(pair);
+      } catch (err) {
+        report(err as Error);
+      }
+    });
+    return checking;
+  };
+  const schedule = () => {
+    if (closed) return;
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => {
+      timer = null;
+      void check(false);
+    }, debounceMs);
+  };
+
+  const ready = (async () => {
+    await check(true);
+    const { watch } = await import('chokidar');
+    if (closed) return;
+    const root = resolve(certPath);
+    watcher = watch(root, {
+      depth: 0,
+      followSymlinks: false,
+      ignoreInitial: true,
+      // Only `current` matters; everything else in CERT_PATH changes for our own reasons.
+      ignored: (path: string) => path !== root && basename(path) !== CURRENT,
+    });
+    watcher.on('all', (_event, path) => {
+      if (basename(path) === CURRENT) schedule();
+    });
+    watcher.on('error', (err) => report(err as Error));
+    await new Promise<void>((r) => watcher?.once('ready', () => r()));
+    // A switch between the first read and the watch being in place is caught here.
+    await check(false);
+  })();
+
+  return {
+    ready,
+    get current() {
+      return current;
+    },
+    async close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      await ready.catch(() => undefined);
+      await watcher?.close();
+    },
+  };
+}

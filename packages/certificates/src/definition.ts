@@ -1,0 +1,13 @@
+import { defineService } from '@podserve/runtime';
+import { certificatesEnv } from './config.js';
+import { CertificatesService, MODES_HELP } from './service.js';
+
+/** `node dist/main.js certificates [--mode cron|init|renew] [--dry-run]` */
+export const certificatesService = defineService({
+  name: 'certificates',
+  summary: 'issue (self-signed or ACME), renew and atomically publish TLS certificates into CERT_PATH',
+  modes: ['cron', 'init', 'renew'],
+  modeHelp: MODES_HELP,
+  env: certificatesEnv,
+  create: (ctx) => new CertificatesService(ctx),
+});

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Brings the PodServe pod up and down with `podman play kube pod.yaml`, and reports on it.
+set -euo pipefail
+usage() {
+  cat <<'USAGE'
+Usage: scripts/pod.sh up [--no-build]   build missing images, play pod.yaml, wait until every
+                                       container is ready (POD_TIMEOUT seconds, default 120)
+       scripts/pod.sh down [--volumes] stop and remove the pod (and its named volumes)
+       scripts/pod.sh status           each container's state and readiness
+       scripts/pod.sh logs [CONTAINER] logs of one container (e.g. certificates), or of all
+Environment: POD_YAML (default pod.yaml), POD_TIMEOUT (default 120).
+USAGE
+}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+yaml=${POD_YAML:-pod.yaml}
+timeout_s=${POD_TIMEOUT:-120}
+say() { printf '[pod] %s\n' "$*"; }
+pod_name() { awk '/^kind: Pod/{p=1} p && /^  name:/{print $2; exit}' "$yaml"; }
+containers() { awk '/^  containers:/{c=1; next} /^  [a-z]/{c=0} c && /^    - name:/{print $3}' "$yaml"; }
+images_in_yaml() { awk '/^      image:/{print $2}' "$yaml" | sort -u; }
+probe() { podman exec "$1" /usr/local/bin/health-check.sh readiness 2>&1; }
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+pod=$(pod_name)
+case "$cmd" in
+  up)
+    command -v podman >/dev/null || { echo "pod.sh: podman is not installed (run bash ../shared/podman/setup.sh)" >&2; exit 1; }
+    if [ "${1:-}" != --no-build ]; then
+      missing=()
+      for image in $(images_in_yaml); do podman image exists "$image" || missing+=("${image#localhost/podserve-}"); done
+      missing=("${missing[@]%:latest}")
+      if [ ${#missing[@]} -gt 0 ]; then say "building ${missing[*]}"; scripts/images.sh build "${missing[@]}"; fi
+    fi
+    if podman pod exists "$pod"; then say "pod $pod exists; replacing it"; fi
+    say "playing $yaml"
+    podman play kube --replace "$yaml" >/dev/null
+    say "waiting up to ${timeout_s} s for every container to be ready"
+    deadline=$(( $(date +%s) + timeout_s ))
+    for c in $(containers); do
+      until out=$(probe "$pod-$c"); do
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+          say "$c is not ready after ${timeout_s} s: $out"
+          say "its last log lines:"; podman logs --tail 20 "$pod-$c" >&2 || true
+          exit 1
+        fi
+        sleep 1
+      done
+      say "$c ready: $out"
+    done
+    say "pod $pod is up. Certificates: podman volume inspect podserve-certificates; logs: scripts/pod.sh logs"
+    ;;
+  down)
+    if podman pod exists "$pod"; then
+      say "stopping and removing pod $pod"
+      podman play kube --down "$yaml" >/dev/null
+    else
+      say "pod $pod is not running"
+    fi
+    if [ "${1:-}" = --volumes ]; then
+      for v in $(awk '/claimName:/{print $2}' "$yaml" | sort -u); do
+        podman volume exists "$v" && podman volume rm "$v" >/dev/null && say "removed volume $v"
+      done
+    fi
+    ;;
+  status)
+    podman pod exists "$pod" || { say "pod $pod is not running"; exit 1; }
+    worst=0
+    printf '%-16s %-10s %s\n' CONTAINER STATE READINESS
+    for c in $(containers); do
+      state=$(podman inspect --format '{{.State.Status}}' "$pod-$c" 2>/dev/null || echo missing)
+      if out=$(probe "$pod-$c"); then ready="✅ $out"; else ready="❌ $out"; worst=1; fi
+      printf '%-16s %-10s %s\n' "$c" "$state" "$ready"
+    done
+    exit "$worst"
+    ;;
+  logs)
+    if [ $# -gt 0 ]; then podman logs "$pod-$1"; else for c in $(containers); do echo "== $c"; podman logs "$pod-$c" 2>&1; done; fi
+    ;;
+  -h|--help|help) usage ;;
+  *) usage >&2; exit 64 ;;
+esac
