@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandRunner, Supervisor } from '@podserve/runtime';
 import pino from 'pino';
+import { certificateRows } from './bench-certificates.js';
 
 const root = join(import.meta.dirname, '..');
 const main = join(root, 'dist', 'main.js');
@@ -168,6 +169,7 @@ try {
   await crashToRestart();
   await sigtermToExit();
   await probeLatency();
+  if (!process.argv.includes('--runtime-only')) rows.push(...(await certificateRows()));
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';
   console.log(`\nPodServe runtime benchmark: Node ${process.version}, ${cpu}\n`);
   console.log('| measure | result | target | |');

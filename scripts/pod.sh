@@ -20,6 +20,17 @@ pod_name() { awk '/^kind: Pod/{p=1} p && /^  name:/{print $2; exit}' "$yaml"; }
 containers() { awk '/^  containers:/{c=1; next} /^  [a-z]/{c=0} c && /^    - name:/{print $3}' "$yaml"; }
 images_in_yaml() { awk '/^      image:/{print $2}' "$yaml" | sort -u; }
 probe() { podman exec "$1" /usr/local/bin/health-check.sh readiness 2>&1; }
+# podman 4.3 without systemd complains on every healthcheck timer it cannot create: noise.
+# (Through a file, not a pipe: conmon inherits podman's stderr and would hold a pipe open forever.)
+quiet() {
+  local err status=0
+  err=$(mktemp)
+  "$@" 2>"$err" || status=$?
+  grep -v 'unable to get systemd connection' "$err" >&2 || true
+  rm -f "$err"
+  return "$status"
+}
+secrets_in_yaml() { awk '/^kind: Secret/{s=1} s && /^  name:/{print $2; s=0}' "$yaml"; }
 
 cmd=${1:-}
 [ $# -gt 0 ] && shift
@@ -35,7 +46,7 @@ case "$cmd" in
     fi
     if podman pod exists "$pod"; then say "pod $pod exists; replacing it"; fi
     say "playing $yaml"
-    podman play kube --replace "$yaml" >/dev/null
+    quiet podman play kube --replace "$yaml" >/dev/null
     say "waiting up to ${timeout_s} s for every container to be ready"
     deadline=$(( $(date +%s) + timeout_s ))
     for c in $(containers); do
@@ -54,10 +65,16 @@ case "$cmd" in
   down)
     if podman pod exists "$pod"; then
       say "stopping and removing pod $pod"
-      podman play kube --down "$yaml" >/dev/null
+      quiet podman play kube --down "$yaml" >/dev/null
     else
       say "pod $pod is not running"
     fi
+    # podman 4.3 keeps the secrets play kube created from the YAML, and a volume of the same
+    # name for each secret volume: they belong to the pod, so they go with it.
+    for s in $(secrets_in_yaml); do
+      if podman secret inspect "$s" >/dev/null 2>&1; then podman secret rm "$s" >/dev/null && say "removed secret $s"; fi
+      if podman volume exists "$s"; then podman volume rm "$s" >/dev/null; fi
+    done
     if [ "${1:-}" = --volumes ]; then
       for v in $(awk '/claimName:/{print $2}' "$yaml" | sort -u); do
         podman volume exists "$v" && podman volume rm "$v" >/dev/null && say "removed volume $v"

@@ -9,3 +9,4 @@ export {
 export { certificatesService } from './definition.js';
 export { KEY_TYPES, type KeyType } from './keys.js';
 export { PUBLISHED_FILES } from './storage/layout.js';
+export { certWatchService } from './watch-service.js';

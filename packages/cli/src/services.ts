@@ -31,6 +31,12 @@ export const services: readonly ServiceEntry[] = [
         (m) => m.certificatesService as ServiceDefinition<EnvSpec>,
       ),
   },
+  {
+    name: 'cert-watch',
+    summary: 'read the published certificate pair and follow each renewal (a certificates-volume consumer)',
+    load: () =>
+      withRuntime(() => import('@podserve/certificates')).then((m) => m.certWatchService as ServiceDefinition<EnvSpec>),
+  },
 ];
 
 export function findService(name: string): ServiceEntry | undefined {

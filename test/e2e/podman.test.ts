@@ -1,0 +1,196 @@
+/**
+ * End to end in real podman: images built from this checkout, PID 1 inside a container,
+ * probes run the way podman and Kubernetes run them, certificates shared through a real
+ * volume that consumers mount read-only. Everything a test creates has a unique name and
+ * is removed by the test; nothing else is touched.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, podman, podmanResult, uniqueSuffix } from '../support/podman.js';
+import { repoRoot } from '../support/processes.js';
+
+const execFileAsync = promisify(execFile);
+const CERTS_IMAGE = 'localhost/podserve-certificates:latest';
+const created = {
+  containers: [] as string[],
+  volumes: [] as string[],
+  pods: [] as string[],
+  secrets: [] as string[],
+  files: [] as string[],
+};
+
+beforeAll(async () => {
+  // npm test has just bundled dist/; the image build reuses it.
+  await execFileAsync(join(repoRoot, 'scripts/images.sh'), ['build', 'certificates'], {
+    cwd: repoRoot,
+    env: { ...process.env, SKIP_BUNDLE: '1' },
+    timeout: 600_000,
+  });
+}, 600_000);
+
+afterAll(async () => {
+  // -v: also the anonymous volume the image's VOLUME instruction gave the container.
+  for (const id of created.containers) await podmanResult(['rm', '-f', '-v', '-t', '0', id]);
+  for (const file of created.files) await podmanResult(['play', 'kube', '--down', file], 120_000);
+  for (const pod of created.pods) await podmanResult(['pod', 'rm', '-f', pod]);
+  for (const v of created.volumes) await podmanResult(['volume', 'rm', '-f', v]);
+  // podman 4.3's play kube --down leaves the secrets it created from the YAML.
+  // It also leaves a volume named after each secret it mounted.
+  for (const s of created.secrets) {
+    await podmanResult(['secret', 'rm', s]);
+    await podmanResult(['volume', 'rm', '-f', s]);
+  }
+  for (const file of created.files) rmSync(file, { force: true });
+}, 180_000);
+
+async function runDetached(args: string[]): Promise<string> {
+  const id = (await podman(['run', '-d', ...args])).trim();
+  created.containers.push(id);
+  return id;
+}
+
+async function probe(id: string, kind: 'readiness' | 'liveness' = 'readiness') {
+  return podmanResult(['exec', id, '/usr/local/bin/health-check.sh', kind]);
+}
+
+async function volumeFile(volume: string, path: string): Promise<string> {
+  const mountpoint = (await podman(['volume', 'inspect', '--format', '{{.Mountpoint}}', volume])).trim();
+  return join(mountpoint, path);
+}
+
+describe('certificates image alone', () => {
+  it('--mode init publishes a certificate and exits 0', async () => {
+    const volume = `podserve-e2e-certs-${uniqueSuffix()}`;
+    created.volumes.push(volume);
+    const result = await podmanResult(
+      [
+        'run',
+        '--rm',
+        '-e',
+        'DOMAIN=example.test',
+        '-v',
+        `${volume}:/data/state/certificates`,
+        CERTS_IMAGE,
+        'certificates',
+        '--mode',
+        'init',
+      ],
+      120_000,
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('"msg":"certificates finished"');
+    const cert = readFileSync(await volumeFile(volume, 'cert.pem'), 'utf8');
+    expect(cert).toMatch(/^-----BEGIN CERTIFICATE-----/);
+  });
+
+  it('runs as PID 1 in cron mode, passes its probes, and stops on SIGTERM in well under 2 s', async () => {
+    const id = await runDetached(['-e', 'DOMAIN=example.test', CERTS_IMAGE, 'certificates']);
+    expect((await podman(['exec', id, 'cat', '/proc/1/cmdline'])).split('\0').slice(0, 2)).toEqual([
+      'node',
+      'dist/main.js',
+    ]);
+    await eventually(async () => (await probe(id)).code === 0, 30_000, 'readiness');
+    const ready = await probe(id);
+    expect(ready.stdout).toMatch(/^certificates: ready: certificate valid until /);
+    expect((await probe(id, 'liveness')).code).toBe(0);
+    // podman 4.3 on a host without systemd has no healthcheck timers: run the HEALTHCHECK by hand.
+    expect((await podmanResult(['healthcheck', 'run', id])).code).toBe(0);
+
+    const started = Date.now();
+    await podman(['stop', '-t', '10', id]);
+    const took = Date.now() - started;
+    expect(took).toBeLessThan(2_000);
+    expect((await podman(['inspect', '--format', '{{.State.ExitCode}}', id])).trim()).toBe('0');
+    const logs = await podman(['logs', id]);
+    expect(logs).toContain('SIGTERM: stopping certificates');
+  });
+
+  it('repairs a corrupted volume: the bad file is moved aside and a valid pair published', async () => {
+    const volume = `podserve-e2e-certs-${uniqueSuffix()}`;
+    created.volumes.push(volume);
+    const init = [
+      'run',
+      '--rm',
+      '-e',
+      'DOMAIN=example.test',
+      '-v',
+      `${volume}:/data/state/certificates`,
+      CERTS_IMAGE,
+      'certificates',
+      '--mode',
+      'init',
+    ];
+    expect((await podmanResult(init, 120_000)).code).toBe(0);
+    const certFile = await volumeFile(volume, 'cert.pem');
+    writeFileSync(certFile, '-----BEGIN CERTIFICATE-----\ntruncated');
+    const repair = await podmanResult(init, 120_000);
+    expect(repair.code, repair.stderr).toBe(0);
+    expect(repair.stdout).toMatch(/moved aside to \/data\/state\/certificates\/quarantine\//);
+    expect(readFileSync(certFile, 'utf8')).toMatch(/-----END CERTIFICATE-----\n$/);
+  });
+
+  it('refuses a bad DOMAIN with exit 78 and names it', async () => {
+    const result = await podmanResult([
+      'run',
+      '--rm',
+      '-e',
+      'DOMAIN=bad domain!',
+      CERTS_IMAGE,
+      'certificates',
+      '--mode',
+      'init',
+    ]);
+    expect(result.code).toBe(78);
+    expect(result.stdout).toContain('DOMAIN: expected a DNS name');
+  });
+});
+
+describe('pod.yaml under podman play kube', () => {
+  it('comes up ready; the consumer reads a matching pair read-only and sees a forced renewal', async () => {
+    // A private copy of pod.yaml: unique pod, volume and secret names, so a user's pod is untouched.
+    const suffix = uniqueSuffix();
+    const dir = mkdtempSync(join(tmpdir(), 'podserve-e2e-'));
+    const file = join(dir, 'pod.yaml');
+    const pod = `podserve-e2e-${suffix}`;
+    writeFileSync(
+      file,
+      readFileSync(join(repoRoot, 'pod.yaml'), 'utf8')
+        .replace(/^ {2}name: podserve$/m, `  name: ${pod}`)
+        .replaceAll('podserve-secrets', `podserve-secrets-${suffix}`)
+        .replace(/claimName: (podserve-[a-z]+)/g, `claimName: $1-${suffix}`),
+    );
+    created.files.push(file);
+    created.pods.push(pod);
+    created.secrets.push(`podserve-secrets-${suffix}`);
+    created.volumes.push(`podserve-certificates-${suffix}`, `podserve-logs-${suffix}`);
+
+    await podman(['play', 'kube', file], 180_000);
+    const certs = `${pod}-certificates`;
+    const watch = `${pod}-cert-watch`;
+    await eventually(async () => (await probe(certs)).code === 0, 60_000, 'certificates ready');
+    await eventually(async () => (await probe(watch)).code === 0, 60_000, 'cert-watch ready');
+    expect((await probe(watch)).stdout).toMatch(/key matches certificate/);
+
+    // The consumer's mount is read-only, and the secret arrived through the Secret volume.
+    const write = await podmanResult(['exec', watch, 'touch', '/data/state/certificates/intruder']);
+    expect(write.code).not.toBe(0);
+    expect(write.stderr).toMatch(/Read-only file system/);
+    expect((await podmanResult(['exec', certs, 'test', '-s', '/run/secrets/podserve/acme-tsig-secret'])).code).toBe(0);
+
+    const before = await podman(['logs', watch]);
+    expect(before).toMatch(/read certificate generation \S+: key matches certificate/);
+    await podman(['exec', certs, 'touch', '/data/state/certificates/renew-now']);
+    await eventually(
+      async () => /new certificate generation \S+: key matches certificate/.test(await podman(['logs', watch])),
+      30_000,
+      'the consumer to see the renewed generation',
+    );
+
+    await podman(['play', 'kube', '--down', file], 120_000);
+    expect((await podmanResult(['pod', 'exists', pod])).code).not.toBe(0);
+  });
+});
