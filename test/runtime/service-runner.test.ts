@@ -198,7 +198,8 @@ describe('logging', () => {
         args: ['-c', 'echo "my token is $FIXTURE_API_TOKEN"; exec sleep 1000'],
       }),
     });
-    await run.waitFor((r) => r.stdout().includes('my token is'), 20_000, 'child output');
+    // The child's own line (the config dump at debug level quotes the command too).
+    await run.waitFor((r) => r.records().some((rec) => rec.proc === 'leaky' && rec.stream), 20_000, 'child output');
     run.child.kill('SIGTERM');
     await run.exited;
     const stdout = run.stdout();

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Validates one service's image the way the seeds' development guide prescribes, and prints
+# a baseline table (target vs measured) that the README keeps for each service.
+set -euo pipefail
+usage() {
+  cat <<'USAGE'
+Usage: scripts/validate-service.sh SERVICE [isolation|performance|integration|all]
+  isolation     starts 5/5 times, health passes, stops on SIGTERM within 10 s, logs a clean start
+  performance   start-up time to readiness over 5 runs, memory (RSS of the container's
+                processes), probe latency inside the container
+  integration   the pod with its consumers: every container ready, consumers see a renewal
+Builds the images first (scripts/images.sh). Containers it starts are removed by id.
+USAGE
+}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+service=${1:-}
+phase=${2:-all}
+case "$service" in ""|-h|--help) usage; [ -n "$service" ] && exit 0 || exit 64 ;; esac
+case "$phase" in isolation|performance|integration|all) ;; *) usage >&2; exit 64 ;; esac
+[ -f "images/$service/Containerfile" ] || { echo "validate-service.sh: no image for \"$service\"" >&2; exit 64; }
+image="localhost/podserve-$service:latest"
+runs=5
+say() { printf '[validate %s] %s\n' "$service" "$*"; }
+rows=()
+row() { rows+=("| $1 | $2 | $3 | $4 |"); }
+mark() { if [ "$1" = 1 ]; then echo ✅; else echo ❌; fi; }
+now_ms() { date +%s%3N; }
+ids=()
+cleanup() { for id in "${ids[@]}"; do podman rm -f -v -t 0 "$id" >/dev/null 2>&1 || true; done; }
+trap cleanup EXIT
+
+# Service-specific environment and a health probe that passes once it is ready.
+service_env=()
+case "$service" in
+  certificates) service_env=(-e DOMAIN=example.test) ;;
+esac
+
+start() { local id; id=$(podman run -d "${service_env[@]}" "$image" "$service" 2>/dev/null); ids+=("$id"); echo "$id"; }
+ready() { podman exec "$1" /usr/local/bin/health-check.sh readiness >/dev/null 2>&1; }
+wait_ready() { # id timeout_s → prints ms to ready, or fails
+  local id=$1 t0 deadline; t0=$(now_ms); deadline=$(( t0 + $2 * 1000 ))
+  until ready "$id"; do [ "$(now_ms)" -lt "$deadline" ] || return 1; sleep 0.1; done
+  echo $(( $(now_ms) - t0 ))
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+say "building images"
+scripts/images.sh build "$service" >/dev/null
+
+if [ "$phase" = isolation ] || [ "$phase" = all ]; then
+  say "isolation: $runs starts"
+  started=0; healthy=0; stops=(); clean=1
+  for i in $(seq "$runs"); do
+    id=$(start) && started=$((started + 1))
+    if wait_ready "$id" 60 >/dev/null; then healthy=$((healthy + 1)); fi
+    t0=$(now_ms); podman stop -t 10 "$id" >/dev/null 2>&1; stops+=($(( $(now_ms) - t0 )))
+    code=$(podman inspect --format '{{.State.ExitCode}}' "$id")
+    logs=$(podman logs "$id" 2>&1)
+    if [ "$code" != 0 ] || grep -q '"level":"\(error\|fatal\)"' <<<"$logs" || ! grep -q "\"msg\":\"$service ready\"" <<<"$logs"; then clean=0; fi
+  done
+  slowest=$(printf '%s\n' "${stops[@]}" | sort -n | tail -1)
+  row "starts" "$runs/$runs" "$started/$runs" "$(mark $(( started == runs )))"
+  row "health passes" "$runs/$runs" "$healthy/$runs" "$(mark $(( healthy == runs )))"
+  row "SIGTERM → stopped (slowest of $runs)" "< 10 s" "${slowest} ms" "$(mark $(( slowest < 10000 )))"
+  row "clean start and stop in logs (exit 0, no error lines)" "yes" "$([ $clean = 1 ] && echo yes || echo no)" "$(mark $clean)"
+fi
+
+if [ "$phase" = performance ] || [ "$phase" = all ]; then
+  say "performance: start-up, memory, probe latency"
+  times=(); id=
+  for i in $(seq "$runs"); do
+    t0=$(now_ms); id=$(start)
+    if wait_ready "$id" 60 >/dev/null; then times+=($(( $(now_ms) - t0 ))); fi
+    [ "$i" = "$runs" ] || podman rm -f -v -t 0 "$id" >/dev/null
+  done
+  startup=$(printf '%s\n' "${times[@]}" | median)
+  sleep 5 # let the last one settle before measuring memory
+  rss=$(podman exec "$id" sh -c 'for s in /proc/[0-9]*/status; do case $s in /proc/$$/*) continue;; esac; awk "/^VmRSS/{print \$2}" $s; done 2>/dev/null' | awk '{s+=$1} END {printf "%.1f", s/1024}')
+  probe=$(podman exec "$id" sh -c 'for i in 1 2 3 4 5 6 7 8 9 10 11; do t0=$(date +%s%N); /usr/local/bin/health-check.sh >/dev/null; echo $(( ($(date +%s%N) - t0) / 1000000 )); done' | median)
+  row "start-up to readiness (median of $runs, incl. podman run)" "< 5000 ms" "${startup} ms" "$(mark $(( startup < 5000 )))"
+  row "memory: RSS of the container's processes" "< 128 MB" "${rss} MB" "$(mark $(awk "BEGIN{print ($rss < 128)}"))"
+  row "health-check.sh readiness inside the container (median)" "< 100 ms" "${probe} ms" "$(mark $(( probe < 100 )))"
+fi
+
+if [ "$phase" = integration ] || [ "$phase" = all ]; then
+  say "integration: the pod with its consumers"
+  yaml=$(mktemp --suffix=.yaml); suffix="validate-$$"
+  sed -e "s/^  name: podserve$/  name: podserve-$suffix/" -e "s/podserve-secrets/podserve-secrets-$suffix/g" \
+      -e "s/claimName: \(podserve-[a-z]*\)/claimName: \1-$suffix/" pod.yaml > "$yaml"
+  pod="podserve-$suffix"
+  t0=$(now_ms)
+  ok=1
+  POD_YAML=$yaml POD_TIMEOUT=90 scripts/pod.sh up --no-build >/dev/null 2>&1 || ok=0
+  up_ms=$(( $(now_ms) - t0 ))
+  row "pod up, every container ready" "< 90 s" "$([ $ok = 1 ] && echo "${up_ms} ms" || echo failed)" "$(mark $ok)"
+  if [ "$service" = certificates ] && [ $ok = 1 ]; then
+    podman exec "$pod-certificates" touch /data/state/certificates/renew-now
+    seen=0
+    for _ in $(seq 60); do
+      if podman logs "$pod-cert-watch" 2>&1 | grep -q 'new certificate generation'; then seen=1; break; fi
+      sleep 0.5
+    done
+    row "consumer (read-only mount) sees a forced renewal" "yes" "$([ $seen = 1 ] && echo yes || echo no)" "$(mark $seen)"
+  fi
+  POD_YAML=$yaml scripts/pod.sh down --volumes >/dev/null 2>&1 || true
+  rm -f "$yaml"
+fi
+
+echo
+echo "Baseline for $service ($(date -u +%Y-%m-%d), $(nproc) cores, podman $(podman --version | awk '{print $3}')):"
+echo
+echo "| check | target | measured | |"
+echo "| --- | --- | --- | --- |"
+printf '%s\n' "${rows[@]}"
+printf '%s\n' "${rows[@]}" | grep -q '❌' && exit 1 || exit 0
