@@ -14,14 +14,24 @@ const RUNS = 5;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
-function timed(argv: string[], env: NodeJS.ProcessEnv): number {
+/**
+ * Times one command to its exit. Asynchronous on purpose: the pebble harness answers
+ * pebble's DNS queries from this process's event loop, which spawnSync would block.
+ */
+async function timed(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const [file, ...args] = argv;
   const started = performance.now();
-  const result = spawnSync(file as string, args, { env: { ...process.env, ...env }, encoding: 'utf8' });
+  const child = spawn(file as string, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (d) => {
+    output += d;
+  });
+  child.stderr?.on('data', (d) => {
+    output += d;
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   const took = performance.now() - started;
-  if (result.status !== 0) {
-    throw new Error(`${argv.join(' ')} exited ${result.status}:\n${(result.stderr || result.stdout).slice(-2000)}`);
-  }
+  if (code !== 0) throw new Error(`${argv.join(' ')} exited ${code}:\n${output.slice(-2000)}`);
   return took;
 }
 
@@ -71,7 +81,7 @@ export async function certificateRows(): Promise<string[]> {
     for (let i = 0; i < RUNS; i++) {
       const dir = mkdtempSync(join(tmpdir(), 'podserve-bench-acme-'));
       podserve.push(
-        timed(['node', main, 'certificates', '--mode', 'init'], {
+        await timed(['node', main, 'certificates', '--mode', 'init'], {
           DOMAIN: names[0],
           CERT_SANS: names[1],
           CERT_ISSUER: 'acme',
@@ -94,7 +104,7 @@ export async function certificateRows(): Promise<string[]> {
       for (let i = 0; i < RUNS; i++) {
         const dir = mkdtempSync(join(tmpdir(), 'podserve-bench-certbot-'));
         certbot.push(
-          timed(
+          await timed(
             [
               'certbot',
               'certonly',
@@ -131,7 +141,7 @@ export async function certificateRows(): Promise<string[]> {
       for (let i = 0; i < RUNS; i++) {
         const dir = mkdtempSync(join(tmpdir(), 'podserve-bench-lego-'));
         lego.push(
-          timed(
+          await timed(
             [
               'lego',
               '--server',

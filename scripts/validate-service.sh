@@ -72,7 +72,7 @@ if [ "$phase" = performance ] || [ "$phase" = all ]; then
   for i in $(seq "$runs"); do
     t0=$(now_ms); id=$(start)
     if wait_ready "$id" 60 >/dev/null; then times+=($(( $(now_ms) - t0 ))); fi
-    [ "$i" = "$runs" ] || podman rm -f -v -t 0 "$id" >/dev/null
+    [ "$i" = "$runs" ] || podman rm -f -v -t 0 "$id" >/dev/null 2>&1
   done
   startup=$(printf '%s\n' "${times[@]}" | median)
   sleep 5 # let the last one settle before measuring memory

@@ -47,6 +47,22 @@ afterAll(async () => {
   for (const file of created.files) rmSync(file, { force: true });
 }, 180_000);
 
+/** `certificates --mode init` on a named certificates volume, removed when done. */
+function initOnVolume(volume: string, domain = 'example.test'): string[] {
+  return [
+    'run',
+    '--rm',
+    '-e',
+    `DOMAIN=${domain}`,
+    '-v',
+    `${volume}:/data/state/certificates`,
+    CERTS_IMAGE,
+    'certificates',
+    '--mode',
+    'init',
+  ];
+}
+
 async function runDetached(args: string[]): Promise<string> {
   const id = (await podman(['run', '-d', ...args])).trim();
   created.containers.push(id);
@@ -66,21 +82,7 @@ describe('certificates image alone', () => {
   it('--mode init publishes a certificate and exits 0', async () => {
     const volume = `podserve-e2e-certs-${uniqueSuffix()}`;
     created.volumes.push(volume);
-    const result = await podmanResult(
-      [
-        'run',
-        '--rm',
-        '-e',
-        'DOMAIN=example.test',
-        '-v',
-        `${volume}:/data/state/certificates`,
-        CERTS_IMAGE,
-        'certificates',
-        '--mode',
-        'init',
-      ],
-      120_000,
-    );
+    const result = await podmanResult(initOnVolume(volume), 120_000);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain('"msg":"certificates finished"');
     const cert = readFileSync(await volumeFile(volume, 'cert.pem'), 'utf8');
@@ -112,18 +114,7 @@ describe('certificates image alone', () => {
   it('repairs a corrupted volume: the bad file is moved aside and a valid pair published', async () => {
     const volume = `podserve-e2e-certs-${uniqueSuffix()}`;
     created.volumes.push(volume);
-    const init = [
-      'run',
-      '--rm',
-      '-e',
-      'DOMAIN=example.test',
-      '-v',
-      `${volume}:/data/state/certificates`,
-      CERTS_IMAGE,
-      'certificates',
-      '--mode',
-      'init',
-    ];
+    const init = initOnVolume(volume);
     expect((await podmanResult(init, 120_000)).code).toBe(0);
     const certFile = await volumeFile(volume, 'cert.pem');
     writeFileSync(certFile, '-----BEGIN CERTIFICATE-----\ntruncated');
@@ -166,7 +157,7 @@ describe('pod.yaml under podman play kube', () => {
     created.files.push(file);
     created.pods.push(pod);
     created.secrets.push(`podserve-secrets-${suffix}`);
-    created.volumes.push(`podserve-certificates-${suffix}`, `podserve-logs-${suffix}`);
+    created.volumes.push(`podserve-certificates-${suffix}`, `podserve-logs-${suffix}`, `podserve-state-${suffix}`);
 
     await podman(['play', 'kube', file], 180_000);
     const certs = `${pod}-certificates`;

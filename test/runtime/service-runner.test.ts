@@ -121,6 +121,31 @@ describe('running service', () => {
     expect(after.stderr).toMatch(/fixture: not ready: no status at .*fixture\.json/);
   });
 
+  it('fails liveness with a reason when its event loop stops, and recovers when it runs again', async () => {
+    const run = start(fixture, {
+      ...env,
+      FIXTURE_PROCESSES: processes({ name: 'worker', command: 'sleep', args: ['1000'] }),
+    });
+    await run.waitFor((r) => r.stdout().includes('fixture ready'), 20_000, 'ready');
+    const pid = run.child.pid ?? 0;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      // The heartbeat is every 5 s and counts as stale after 15 s.
+      await new Promise((r) => setTimeout(r, 16_000));
+      const stuck = await probe('liveness');
+      expect(stuck.code).toBe(1);
+      expect(stuck.stderr).toMatch(/^fixture: not alive: status not refreshed for 1\d s: event loop stuck\?\n$/);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await run.waitFor(() => true);
+    const deadline = Date.now() + 10_000;
+    while ((await probe('liveness')).code !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect((await probe('liveness')).code).toBe(0);
+    run.child.kill('SIGTERM');
+    expect((await run.exited).code).toBe(0);
+  }, 60_000);
+
   it('reloads its processes on SIGHUP', async () => {
     const marker = join(dir.path, 'hup');
     const run = start(fixture, {

@@ -1,7 +1,7 @@
 import { readFile, readlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { parsePair } from './pem.js';
-import { errCode } from './storage/fsx.js';
+import { errCode, readOptional } from './storage/fsx.js';
 import { CURRENT } from './storage/layout.js';
 
 /** A consistent pair: every field was read from the one generation directory `current` named. */
@@ -22,15 +22,6 @@ export interface CertificatePair {
 
 export class CertificatePairError extends Error {
   override readonly name = 'CertificatePairError';
-}
-
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if (errCode(err) === 'ENOENT') return undefined;
-    throw err;
-  }
 }
 
 /**

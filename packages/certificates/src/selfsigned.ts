@@ -78,14 +78,7 @@ export class SelfSignedIssuer implements Issuer {
     const keyType: KeyType = request.keyType.startsWith('rsa') ? request.keyType : 'rsa2048';
     const started = Date.now();
     const keyPem = await generatePrivateKey(keyType);
-    const now = Date.now();
-    const cert = forge.pki.createCertificate();
-    cert.publicKey = forge.pki.publicKeyFromPem(
-      createPublicKey(keyPem).export({ type: 'spki', format: 'pem' }) as string,
-    );
-    cert.serialNumber = serialHex();
-    cert.validity.notBefore = new Date(now - BACKDATE_MS);
-    cert.validity.notAfter = new Date(now + this.validityMs);
+    const cert = newCertificate(forge, keyPem, this.validityMs);
     const [commonName] = request.names;
     cert.setSubject([{ name: 'commonName', value: commonName }]);
     const caCert = forge.pki.certificateFromPem(ca.certPem);
@@ -143,14 +136,7 @@ export class SelfSignedIssuer implements Issuer {
   private async createCa(keyPath: string, certPath: string): Promise<LocalCa> {
     const forge = await loadForge();
     const keyPem = await generatePrivateKey('rsa2048');
-    const now = Date.now();
-    const cert = forge.pki.createCertificate();
-    cert.publicKey = forge.pki.publicKeyFromPem(
-      createPublicKey(keyPem).export({ type: 'spki', format: 'pem' }) as string,
-    );
-    cert.serialNumber = serialHex();
-    cert.validity.notBefore = new Date(now - BACKDATE_MS);
-    cert.validity.notAfter = new Date(now + CA_VALIDITY_MS);
+    const cert = newCertificate(forge, keyPem, CA_VALIDITY_MS);
     // A per-instance name, so two dev pods' CAs are told apart in a trust store.
     const subject = [
       { name: 'commonName', value: `PodServe local CA ${hostname()} ${randomBytes(3).toString('hex')}` },
@@ -183,4 +169,17 @@ export class SelfSignedIssuer implements Issuer {
     );
     return { certPem, keyPem, cert: x509 };
   }
+}
+
+/** A certificate for `keyPem`'s public key, valid from a little before now for `validityMs`. */
+function newCertificate(forge: typeof forgeType, keyPem: string, validityMs: number): forgeType.pki.Certificate {
+  const now = Date.now();
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(
+    createPublicKey(keyPem).export({ type: 'spki', format: 'pem' }) as string,
+  );
+  cert.serialNumber = serialHex();
+  cert.validity.notBefore = new Date(now - BACKDATE_MS);
+  cert.validity.notAfter = new Date(now + validityMs);
+  return cert;
 }

@@ -3,7 +3,7 @@ import { lstat, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyType } from './keys.js';
 import { MaterialProblem, type ParsedPair, parsePair } from './pem.js';
-import { errCode } from './storage/fsx.js';
+import { errCode, readOptional } from './storage/fsx.js';
 import { GENERATIONS, type Layout, META } from './storage/layout.js';
 import { type GenerationMeta, type IssuerKind, parseMeta } from './storage/meta.js';
 
@@ -31,15 +31,6 @@ export type Inspection =
   | { state: 'corrupt'; reason: string; paths: string[] }
   /** A valid pair; `unfit` lists why it no longer matches the configuration (empty: it does). */
   | { state: 'present'; published: Published; unfit: string[]; expired: boolean };
-
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if (errCode(err) === 'ENOENT') return undefined;
-    throw err;
-  }
-}
 
 /**
  * Startup validation of what is already published: parse it, check the key matches, and

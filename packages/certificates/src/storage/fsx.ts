@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { chmod, chown, mkdir, open, rename, symlink, unlink } from 'node:fs/promises';
+import { chmod, chown, mkdir, open, readFile, rename, symlink, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 export interface Ownership {
@@ -84,6 +84,16 @@ export async function replaceSymlink(target: string, path: string): Promise<void
     await rename(tmp, path);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** A file's text, or undefined when it does not exist (any other error is thrown). */
+export async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return undefined;
     throw err;
   }
 }

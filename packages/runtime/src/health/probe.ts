@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import type { ServiceStatus } from './status.js';
 import { statusPath } from './status.js';
 
@@ -36,7 +36,9 @@ function publishedServices(runDir: string): string[] {
 function probeOne(kind: ProbeKind, runDir: string, service: string): ProbeOutcome {
   const path = statusPath(runDir, service);
   let status: ServiceStatus;
+  let heartbeatAt: number;
   try {
+    heartbeatAt = statSync(path).mtimeMs;
     status = JSON.parse(readFileSync(path, 'utf8')) as ServiceStatus;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -46,7 +48,7 @@ function probeOne(kind: ProbeKind, runDir: string, service: string): ProbeOutcom
   }
   if (!processAlive(status.pid))
     return fail(service, kind, `process ${status.pid} is not running (phase was ${status.phase})`);
-  const ageMs = Date.now() - Date.parse(status.updatedAt);
+  const ageMs = Date.now() - heartbeatAt;
   const staleAfter = Math.max(3 * status.heartbeatMs, 10_000);
   if (ageMs > staleAfter) {
     return fail(service, kind, `status not refreshed for ${Math.round(ageMs / 1000)} s: event loop stuck?`);

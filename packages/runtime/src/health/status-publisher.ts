@@ -1,4 +1,4 @@
-import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { renameSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { errorMessage } from '../errors.js';
 import { mkdirpSync } from '../files/mkdirp.js';
 import { isoTime } from '../logging/iso-time.js';
@@ -25,6 +25,8 @@ export class StatusPublisher {
   private pending: Promise<void> = Promise.resolve();
   private queued = false;
   private warned = false;
+  /** What was last written, without its timestamp: an unchanged status only gets a new mtime. */
+  private lastContent = '';
   private readonly startedAt = isoTime();
   readonly path: string;
 
@@ -33,7 +35,7 @@ export class StatusPublisher {
     private readonly service: string,
     private readonly source: HealthSource,
     private readonly logger: Logger,
-    readonly heartbeatMs = 2_000,
+    readonly heartbeatMs = 5_000,
   ) {
     this.path = statusPath(runDir, service);
   }
@@ -86,12 +88,11 @@ export class StatusPublisher {
       bounded(() => this.source.liveness(), 'liveness'),
       bounded(() => this.source.readiness(), 'readiness'),
     ]);
-    const status: ServiceStatus = {
+    const status: Omit<ServiceStatus, 'changedAt'> = {
       service: this.service,
       pid: process.pid,
       phase: this.phase,
       startedAt: this.startedAt,
-      updatedAt: isoTime(),
       heartbeatMs: this.heartbeatMs,
       liveness,
       readiness:
@@ -101,13 +102,23 @@ export class StatusPublisher {
       processes: this.source.processes(),
     };
     try {
+      const content = JSON.stringify(status);
+      if (content === this.lastContent) {
+        // The heartbeat: a new mtime proves the event loop turns, without rewriting (or
+        // allocating) anything, which keeps an idle init's heap from creeping up.
+        const now = new Date();
+        utimesSync(this.path, now, now);
+        return;
+      }
       // Atomic (rename) so a probe never reads half a file; not durable (no fsync) because
       // the status is meaningless after a crash anyway. Synchronous: a few hundred bytes,
       // and it keeps the heartbeat off libuv's threadpool.
       const tmp = `${this.path}.${process.pid}.tmp`;
-      writeFileSync(tmp, `${JSON.stringify(status)}\n`, { mode: 0o644 });
+      writeFileSync(tmp, `${JSON.stringify({ ...status, changedAt: isoTime() })}\n`, { mode: 0o644 });
       renameSync(tmp, this.path);
+      this.lastContent = content;
     } catch (err) {
+      this.lastContent = '';
       if (!this.warned)
         this.logger.warn({ path: this.path, err: errorMessage(err) }, 'cannot publish health status; probes will fail');
       this.warned = true;

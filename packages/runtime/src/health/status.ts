@@ -20,8 +20,8 @@ export interface ServiceStatus {
   pid: number;
   phase: Phase;
   startedAt: string;
-  /** Refreshed every heartbeat: a stale value means the event loop is stuck. */
-  updatedAt: string;
+  /** When the content last changed. The file's mtime is the heartbeat: touched every heartbeatMs. */
+  changedAt: string;
   heartbeatMs: number;
   liveness: HealthResult;
   readiness: HealthResult;

@@ -68,8 +68,9 @@ export class OrphanReaper {
       this.logger.debug({ subreaper: ok }, 'not PID 1: registered as child subreaper');
     }
     process.on('SIGCHLD', this.onSigchld);
-    // SIGCHLD coalesces; a slow periodic sweep makes a missed wake-up harmless.
-    this.timer = setInterval(this.onSigchld, 5_000);
+    // SIGCHLD coalesces, but every sweep runs until no zombie is left, so a wake-up is never
+    // really missed; the slow periodic sweep is only a backstop.
+    this.timer = setInterval(this.onSigchld, 30_000);
     this.timer.unref();
     this.scan();
   }
