@@ -1,4 +1,4 @@
-import { readFile, readlink } from 'node:fs/promises';
+import { readlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { parsePair } from './pem.js';
 import { errCode, readOptional } from './storage/fsx.js';

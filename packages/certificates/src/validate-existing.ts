@@ -1,5 +1,5 @@
 import type { X509Certificate } from 'node:crypto';
-import { lstat, readFile, readlink } from 'node:fs/promises';
+import { lstat, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyType } from './keys.js';
 import { MaterialProblem, type ParsedPair, parsePair } from './pem.js';
