@@ -32,8 +32,9 @@ function startQuiet(argv: string[]): ChildProcess {
 }
 
 async function memory(): Promise<void> {
-  // Side by side, in the same run, after both have settled (V8 shrinks an idle heap).
-  const settleMs = 15_000;
+  // Side by side, in the same run, at steady state: after V8's memory reducer has shrunk both
+  // idle heaps and the supervisor's first periodic malloc_trim (30 s after ready) has run.
+  const settleMs = 35_000;
   const pairs = 5;
   const bare: number[] = [];
   const supervisor: number[] = [];

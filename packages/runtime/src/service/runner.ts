@@ -180,6 +180,7 @@ async function liveRun(
   let exitCode: number = ExitCode.ok;
   let stopSignal: HandledSignal | null = null;
   let startedOk = true;
+  let trimTimer: NodeJS.Timeout | undefined;
 
   // 3. Startup steps; a stop signal or a critical failure cuts them short.
   for (const step of ['validate', 'configure', 'startProcesses'] as const) {
@@ -197,8 +198,13 @@ async function liveRun(
   if (startedOk) {
     await publisher.setPhase('ready');
     log.info(`${name} ready`);
-    // Start-up garbage is behind us: give glibc's freed arenas back for the long idle life of an init.
-    setTimeout(() => reaperCalls?.releaseFreedMemory(), 1_000).unref();
+    // Start-up garbage is behind us: give glibc's freed arenas back, then keep doing so, because
+    // V8's compiler and GC free malloc memory all along that glibc would otherwise keep.
+    if (reaperCalls) {
+      setTimeout(() => reaperCalls.releaseFreedMemory(), 1_000).unref();
+      trimTimer = setInterval(() => reaperCalls.releaseFreedMemory(), 30_000);
+      trimTimer.unref();
+    }
     for (;;) {
       const event = await events.take().promise;
       if (event.type === 'finished') {
@@ -246,6 +252,7 @@ async function liveRun(
   if (stopSignal) exitCode = service.exitCodeAfterStop();
   log.info({ exitCode, stopMs: Date.now() - stopStarted }, `${name} stopped`);
   detachSignals();
+  clearInterval(trimTimer);
   reaper?.stop();
   await publisher.remove();
   handle.flush();
