@@ -32,9 +32,10 @@ case "$cmd" in
   build)
     shift
     command -v podman >/dev/null || { echo "images.sh: podman is not installed (run bash ../shared/podman/setup.sh)" >&2; exit 1; }
-    wanted=("$@")
-    [ ${#wanted[@]} -gt 0 ] || mapfile -t wanted < <(services)
-    for s in "${wanted[@]}"; do
+    wanted=()
+    for s in "$@"; do [ "$s" = base ] || wanted+=("$s"); done # base is always built first
+    [ $# -gt 0 ] || mapfile -t wanted < <(services)
+    for s in "${wanted[@]+"${wanted[@]}"}"; do
       [ -f "images/$s/Containerfile" ] || { echo "images.sh: no image for \"$s\"; known: $(services | tr '\n' ' ')" >&2; exit 64; }
     done
     version=$(node -p "require('./package.json').version")
@@ -48,7 +49,7 @@ case "$cmd" in
     fi
     [ -f dist/main.js ] || { echo "images.sh: dist/main.js is missing; run npm run build" >&2; exit 1; }
     build_one base images/base/Containerfile
-    for s in "${wanted[@]}"; do build_one "$s" "images/$s/Containerfile"; done
+    for s in "${wanted[@]+"${wanted[@]}"}"; do build_one "$s" "images/$s/Containerfile"; done
     ;;
   list) services ;;
   -h|--help|help) usage ;;
