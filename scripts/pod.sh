@@ -77,7 +77,7 @@ case "$cmd" in
     done
     if [ "${1:-}" = --volumes ]; then
       for v in $(awk '/claimName:/{print $2}' "$yaml" | sort -u); do
-        podman volume exists "$v" && podman volume rm "$v" >/dev/null && say "removed volume $v"
+        if podman volume exists "$v"; then podman volume rm "$v" >/dev/null && say "removed volume $v"; fi
       done
     fi
     ;;

@@ -45,6 +45,9 @@ export class CommandRunner {
         gid: options.gid,
         stdio: ['pipe', 'pipe', 'pipe'],
         signal: options.signal,
+        // Its own process group, so a timeout also ends what it started: a background child
+        // holding the output pipes would otherwise keep the result pending past the timeout.
+        detached: true,
       });
       let stdout = '';
       let stderr = '';
@@ -57,7 +60,11 @@ export class CommandRunner {
       });
       const timer = setTimeout(() => {
         timedOut = true;
-        child.kill('SIGKILL');
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
       }, options.timeoutMs ?? 60_000);
       child.on('error', (err) => {
         clearTimeout(timer);

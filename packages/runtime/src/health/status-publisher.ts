@@ -27,6 +27,7 @@ export class StatusPublisher {
   private warned = false;
   /** What was last written, without its timestamp: an unchanged status only gets a new mtime. */
   private lastContent = '';
+  private removed = false;
   private readonly startedAt = isoTime();
   readonly path: string;
 
@@ -58,11 +59,12 @@ export class StatusPublisher {
 
   /** Coalesces bursts of changes into at most one write in flight plus one queued. */
   publish(): Promise<void> {
+    if (this.removed) return Promise.resolve();
     if (this.queued) return this.pending;
     this.queued = true;
     this.pending = this.pending.then(async () => {
       this.queued = false;
-      await this.write();
+      if (!this.removed) await this.write();
     });
     return this.pending;
   }
@@ -74,8 +76,11 @@ export class StatusPublisher {
     await this.publish();
   }
 
+  /** Stops publishing, lets a write in flight finish, then deletes the status. */
   async remove(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    this.removed = true;
+    await this.pending;
     try {
       unlinkSync(this.path);
     } catch {

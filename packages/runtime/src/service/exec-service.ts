@@ -57,7 +57,10 @@ class ExecService extends BaseService<Record<string, never>> {
     return true;
   }
 
+  private runningAtStop = false;
+
   override async stop(signal: HandledSignal | null): Promise<void> {
+    this.runningAtStop = this.proc?.pid !== null && this.proc?.pid !== undefined;
     // tini forwards the very signal it got; SIGINT stays SIGINT for the command.
     await this.proc?.stop(signal ?? undefined);
   }
@@ -71,8 +74,9 @@ class ExecService extends BaseService<Record<string, never>> {
   }
 
   override exitCodeAfterStop(): number {
+    // Stopped between restarts (in backoff): nothing was running, so the stop itself succeeded.
     const exit = this.proc?.lastExit;
-    return exit ? exitCodeOf(exit.code, exit.signal) : 0;
+    return this.runningAtStop && exit ? exitCodeOf(exit.code, exit.signal) : 0;
   }
 }
 

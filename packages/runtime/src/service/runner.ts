@@ -226,11 +226,33 @@ async function liveRun(
       }
       if (event.signal === 'SIGHUP') {
         log.info('SIGHUP: reloading');
-        const ok = await service.reload().catch((err: unknown) => {
-          log.error({ err: errorMessage(err) }, 'reload threw');
-          return false;
-        });
-        if (ok === true) log.info('reload complete');
+        // A stop or a critical failure must not wait for a slow reload to finish.
+        const interrupt = events.take(isAbort);
+        const outcome = await Promise.race([
+          service.reload().then(
+            (ok) => ({ ok: ok === true }),
+            (err: unknown) => {
+              log.error({ err: errorMessage(err) }, 'reload threw');
+              return { ok: false };
+            },
+          ),
+          interrupt.promise,
+        ]);
+        interrupt.cancel();
+        if ('type' in outcome) {
+          log.warn('reload interrupted');
+          if (outcome.type === 'critical') {
+            exitCode = ExitCode.criticalProcessFailed;
+            log.error(
+              { process: outcome.process.name, exitCode },
+              `critical process ${outcome.process.name} failed; stopping ${name}`,
+            );
+          } else if (outcome.type === 'signal') {
+            stopSignal = outcome.signal;
+          }
+          break;
+        }
+        if (outcome.ok) log.info('reload complete');
         else log.error('reload failed; processes keep running with their previous configuration');
         void publisher.publish();
         continue;

@@ -180,7 +180,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
   }
 
   /** Stop signal, then SIGKILL to the whole process group once the timeout passes. */
-  async stop(signalOverride?: NodeJS.Signals): Promise<void> {
+  async stop(signalOverride?: NodeJS.Signals, timeoutOverrideMs?: number): Promise<void> {
     this.stopRequested = true;
     this.clearTimers();
     const child = this.child;
@@ -196,7 +196,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     }
     const pid = child.pid;
     const signal = signalOverride ?? this.spec.stopSignal ?? processDefaults.stopSignal;
-    const timeoutMs = this.spec.stopTimeoutMs ?? processDefaults.stopTimeoutMs;
+    const timeoutMs = Math.max(0, timeoutOverrideMs ?? this.spec.stopTimeoutMs ?? processDefaults.stopTimeoutMs);
     const deadline = Date.now() + timeoutMs;
     this.setState('stopping');
     this.log.info({ pid, signal, timeoutMs }, `stopping with ${signal}`);
@@ -226,7 +226,8 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
         gid: spec.group === undefined ? undefined : resolveGid(spec.group),
         // Its own process group, so a stop can reach every descendant with one kill(-pgid).
         detached: true,
-        stdio: ['ignore', spec.output === 'raw' ? 'inherit' : 'pipe', spec.output === 'raw' ? 'inherit' : 'pipe'],
+        // Raw output is for a command that owns the container's console (exec mode): it gets stdin too.
+        stdio: spec.output === 'raw' ? 'inherit' : ['ignore', 'pipe', 'pipe'],
       });
     } catch (err) {
       this.onSpawnError(err);
@@ -247,11 +248,6 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     });
     child.once('spawn', () => {
       this.log.info({ pid: child.pid, argv: [spec.command, ...(spec.args ?? [])] }, `started (pid ${child.pid})`);
-      this.stabilityTimer = setTimeout(() => {
-        this.stabilityTimer = null;
-        if (this.consecutiveFailures > 0) this.log.info('stable again; failure count reset');
-        this.consecutiveFailures = 0;
-      }, spec.stabilityWindowMs ?? processDefaults.stabilityWindowMs);
       void this.awaitReadiness(child);
     });
     child.once('exit', (code, signal) => {
@@ -352,7 +348,21 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     if (this.state === state) return;
     this.log.debug({ from: this.state, to: state }, `state ${this.state} → ${state}`);
     this.state = state;
+    if (state === 'running') this.armStabilityWindow();
     this.emit('state', state);
+  }
+
+  /**
+   * The window counts from readiness, not from spawn: a daemon that never becomes ready
+   * must keep counting failures until the crash-loop limit marks it failed.
+   */
+  private armStabilityWindow(): void {
+    if (this.stabilityTimer) clearTimeout(this.stabilityTimer);
+    this.stabilityTimer = setTimeout(() => {
+      this.stabilityTimer = null;
+      if (this.consecutiveFailures > 0) this.log.info('stable again; failure count reset');
+      this.consecutiveFailures = 0;
+    }, this.spec.stabilityWindowMs ?? processDefaults.stabilityWindowMs);
   }
 
   private clearTimers(): void {

@@ -128,6 +128,32 @@ describe('restart policy', () => {
     expect(supervisor.liveness()).toMatchObject({ ok: false });
   });
 
+  it('counts starts that never become ready, even past the stability window, and fails them', async () => {
+    const proc = supervisor.add({
+      name: 'mute',
+      command: 'sleep',
+      args: ['1000'],
+      readiness: { file: join(dir.path, 'never'), intervalMs: 20 },
+      startTimeoutMs: 300,
+      stabilityWindowMs: 100,
+      crashLoopLimit: 3,
+      backoff: { initialMs: 10, jitter: 0 },
+    });
+    expect(await supervisor.startAll()).toBe(false);
+    expect(proc.state).toBe('failed');
+    expect(proc.restarts).toBe(2);
+  });
+
+  it('treats a critical process that exited non-zero for good as critical', async () => {
+    const critical: string[] = [];
+    supervisor.on('critical', (s) => critical.push(s.name));
+    supervisor.add(sh('oneshot', 'sleep 0.1; exit 3', { critical: true, restart: 'never' }));
+    await supervisor.startAll();
+    await until(() => critical.length > 0);
+    expect(critical).toEqual(['oneshot']);
+    expect(supervisor.liveness()).toMatchObject({ ok: false, reason: expect.stringContaining('oneshot') });
+  });
+
   it('reports a command that cannot be started', async () => {
     const proc = supervisor.add({ name: 'ghost', command: '/nonexistent/daemon', restart: 'never' });
     expect(await supervisor.startAll()).toBe(false);

@@ -5,6 +5,11 @@ import type { Logger } from '../logging/logger.js';
 import type { ProcessSpec } from './process-spec.js';
 import { type ProcessStatus, SupervisedProcess } from './supervised-process.js';
 
+/** Failed (crash loop, dependency) or exited non-zero with no restart coming. */
+function endedForGood(p: SupervisedProcess): boolean {
+  return p.state === 'failed' || (p.state === 'exited' && p.lastExit?.code !== 0);
+}
+
 export interface HealthResult {
   ok: boolean;
   reason: string;
@@ -32,9 +37,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   add(spec: ProcessSpec): SupervisedProcess {
     if (this.processes.has(spec.name)) throw new PodServeError(`process "${spec.name}" is declared twice`);
     const proc = new SupervisedProcess(spec, this.logger, this.commands);
-    proc.on('state', (state) => {
+    proc.on('state', () => {
       this.emit('change', proc.status());
-      if (state === 'failed' && proc.critical) this.emit('critical', proc.status());
+      if (proc.critical && endedForGood(proc)) this.emit('critical', proc.status());
     });
     this.processes.set(spec.name, proc);
     return proc;
@@ -74,8 +79,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return results.every(Boolean);
   }
 
-  /** Dependents stop before what they depend on; independent processes stop together. */
-  async stopAll(): Promise<void> {
+  /**
+   * Dependents stop before what they depend on; independent processes stop together. All
+   * levels share one deadline, so the whole stop fits in the container's grace period.
+   */
+  async stopAll(budgetMs = Math.max(0, ...this.list().map((p) => p.spec.stopTimeoutMs ?? 8_000))): Promise<void> {
+    const deadline = Date.now() + budgetMs;
     const levels = new Map<string, number>();
     const level = (p: SupervisedProcess): number => {
       const known = levels.get(p.spec.name);
@@ -89,7 +98,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const byLevel = new Map<number, SupervisedProcess[]>();
     for (const p of this.processes.values()) byLevel.set(level(p), [...(byLevel.get(level(p)) ?? []), p]);
     for (const l of [...byLevel.keys()].sort((a, b) => b - a)) {
-      await Promise.all((byLevel.get(l) ?? []).map((p) => p.stop()));
+      const left = deadline - Date.now();
+      await Promise.all(
+        (byLevel.get(l) ?? []).map((p) => p.stop(undefined, Math.min(p.spec.stopTimeoutMs ?? 8_000, left))),
+      );
     }
   }
 
@@ -111,7 +123,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** Alive unless a critical process failed: a non-critical failure is a readiness matter. */
   liveness(): HealthResult {
-    const dead = this.list().filter((p) => p.critical && p.state === 'failed');
+    const dead = this.list().filter((p) => p.critical && endedForGood(p));
     return dead.length === 0
       ? { ok: true, reason: 'supervisor alive' }
       : { ok: false, reason: dead.map((p) => `${p.spec.name} failed (${p.reason})`).join('; ') };
