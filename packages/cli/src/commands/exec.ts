@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
+import { loadReaper } from '@podserve/reaper';
 import { UsageError } from '@podserve/runtime/errors';
-import { loadReaperQuietly } from '../reaper.js';
 
 const RESTART = ['never', 'on-failure', 'always'] as const;
 const OUTPUT = ['raw', 'log'] as const;
@@ -17,7 +17,7 @@ export async function execCommand(args: readonly string[]): Promise<number> {
   if (file === undefined) throw new UsageError('exec needs a command after "--", e.g. exec -- sleep 60');
   const { execDefinition, runService } = await import('@podserve/runtime');
   return runService(execDefinition({ argv: [file, ...rest], restart, output, name: parsed.name }), {
-    reaper: loadReaperQuietly(),
+    reaper: loadReaper(),
   });
 }
 

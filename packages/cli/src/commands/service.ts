@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
+import { loadReaper } from '@podserve/reaper';
 import { UsageError } from '@podserve/runtime/errors';
-import { loadReaperQuietly } from '../reaper.js';
 import type { ServiceEntry } from '../services.js';
 
 /** `<service> [--mode M] [--dry-run [--output DIR]] [--help]` */
@@ -49,6 +49,6 @@ export async function serviceCommand(entry: ServiceEntry, args: readonly string[
     mode: values.mode,
     dryRun: values['dry-run'] ?? false,
     outputDir: values.output,
-    reaper: values['dry-run'] ? null : loadReaperQuietly(),
+    reaper: values['dry-run'] ? null : loadReaper(),
   });
 }

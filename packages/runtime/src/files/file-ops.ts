@@ -1,6 +1,6 @@
 import type { Logger } from '../logging/logger.js';
 import { type AtomicWriteOptions, writeFileAtomic } from './atomic-write.js';
-import { chmod, chown, stat } from './fs.js';
+import { chmod, chown } from './fs.js';
 import { mkdirp } from './mkdirp.js';
 
 export interface WriteOptions extends AtomicWriteOptions {
@@ -81,12 +81,4 @@ export class DryRunFileOps implements FileOps {
 
 export function octal(mode: number): string {
   return `0${(mode & 0o7777).toString(8)}`;
-}
-
-export async function isDirectory(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
 }

@@ -17,14 +17,8 @@ export const unlink = promisify(fs.unlink);
 export const chmod = promisify(fs.chmod);
 export const chown = promisify(fs.chown);
 export const stat = promisify(fs.stat);
-export const lstat = promisify(fs.lstat);
 export const access = promisify(fs.access);
-export const readFile = promisify(fs.readFile);
-export const readdir = promisify(fs.readdir);
 export const mkdir = promisify(fs.mkdir);
-export const rm = promisify(fs.rm);
-export const symlink = promisify(fs.symlink);
-export const readlink = promisify(fs.readlink);
 export const { constants } = fs;
 
 /** Writes all of `data` at the file's current position (fs.write may write less than asked). */

@@ -69,13 +69,6 @@ export class StatusPublisher {
     return this.pending;
   }
 
-  async stop(finalPhase: Phase): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    this.phase = finalPhase;
-    await this.publish();
-  }
-
   /** Stops publishing, lets a write in flight finish, then deletes the status. */
   async remove(): Promise<void> {
     if (this.timer) clearInterval(this.timer);

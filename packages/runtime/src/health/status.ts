@@ -4,15 +4,7 @@ import type { HealthResult } from '../supervisor/supervisor.js';
 export type { HealthResult } from '../supervisor/supervisor.js';
 
 /** Where the service is in its lifecycle. Only `ready` can pass a readiness probe. */
-export type Phase =
-  | 'validating'
-  | 'configuring'
-  | 'starting'
-  | 'ready'
-  | 'stopping'
-  | 'stopped'
-  | 'failed'
-  | 'completed';
+export type Phase = 'validating' | 'configuring' | 'starting' | 'ready' | 'stopping';
 
 /** What a running service publishes for probes: `<PODSERVE_RUN_DIR>/<service>.json`. */
 export interface ServiceStatus {
