@@ -23,6 +23,35 @@ export interface ReaperAddon {
   setChildSubreaper(): boolean;
   /** malloc_trim(0): returns freed heap memory to the OS (glibc only). True if anything was released. */
   releaseFreedMemory(): boolean;
+  /**
+   * uv_spawn() without node:child_process (src/spawn.c). Returns the pid; throws an Error with
+   * `code` (ENOENT, EACCES, …), `errno`, `syscall` and `path` when the command cannot start.
+   */
+  spawn(options: NativeSpawnOptions): number;
+}
+
+export type NativeStdio = 'ignore' | 'inherit' | 'pipe';
+
+export interface NativeSpawnOptions {
+  file: string;
+  /** Arguments after the file name (argv[0] is the file). */
+  args: readonly string[];
+  /** The whole environment as `NAME=value` strings. */
+  env: readonly string[];
+  cwd?: string;
+  uid?: number;
+  gid?: number;
+  /** setsid(): its own session and process group. */
+  detached: boolean;
+  /** 'pipe' writes `input` (if any) to the child's stdin, then closes it. */
+  stdin: NativeStdio;
+  stdout: NativeStdio;
+  stderr: NativeStdio;
+  input?: Buffer;
+  /** A chunk of stdout (1) or stderr (2); null once that stream has ended. */
+  onOutput(fd: 1 | 2, chunk: Buffer | null): void;
+  /** After libuv has reaped the child: exit status, and the signal that ended it (0 if none). */
+  onExit(exitStatus: number, termSignal: number): void;
 }
 
 /**
@@ -42,27 +71,48 @@ function isReaperAddon(value: unknown): value is ReaperAddon {
   return (
     typeof v.waitpidNoHang === 'function' &&
     typeof v.setChildSubreaper === 'function' &&
-    typeof v.releaseFreedMemory === 'function'
+    typeof v.releaseFreedMemory === 'function' &&
+    typeof v.spawn === 'function'
   );
 }
 
-/** Loads the native addon; returns null (never throws) when no candidate loads. */
+let loaded: { addon: ReaperAddon } | { failures: string[] } | undefined;
+
+/** Loads the native addon once; returns null (never throws) when no candidate loads. */
 export function loadReaper(): ReaperAddon | null {
+  loaded ??= tryLoad();
+  return 'addon' in loaded ? loaded.addon : null;
+}
+
+/** Like loadReaper(), but says where it looked and why each candidate failed. */
+export function requireReaper(): ReaperAddon {
+  const addon = loadReaper();
+  if (addon) return addon;
+  const failures = loaded && 'failures' in loaded ? loaded.failures : [];
+  throw new Error(
+    `PodServe's native addon (reaper.node) could not be loaded; run \`npm run build\` to build it.\n  ${failures.join('\n  ')}`,
+  );
+}
+
+function tryLoad(): { addon: ReaperAddon } | { failures: string[] } {
   let require: NodeJS.Require;
   let urls: URL[];
   try {
     require = createRequire(import.meta.url);
     urls = candidates();
-  } catch {
-    return null; // e.g. import.meta.url is not a hierarchical (file:) URL
+  } catch (err) {
+    return { failures: [`no file location to load from: ${String(err)}`] }; // not a file: URL
   }
+  const failures: string[] = [];
   for (const url of urls) {
     try {
       const mod: unknown = require(fileURLToPath(url));
-      if (isReaperAddon(mod)) return mod;
-    } catch {
-      // Missing, wrong ABI/arch, or not a file: URL — try the next candidate.
+      if (isReaperAddon(mod)) return { addon: mod };
+      failures.push(`${fileURLToPath(url)}: not PodServe's addon (an older build?)`);
+    } catch (err) {
+      // Missing, wrong ABI/arch: try the next candidate.
+      failures.push(`${fileURLToPath(url)}: ${(err as Error).message.split('\n')[0]}`);
     }
   }
-  return null;
+  return { failures };
 }

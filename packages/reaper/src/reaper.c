@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #endif
 #include <node_api.h>
+#include "addon.h"
 
 static napi_value waitpid_nohang(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1], res, v, nul; double d = 0; int st = 0; pid_t pid, r;
@@ -73,7 +74,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     {"waitpidNoHang", NULL, waitpid_nohang, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setChildSubreaper", NULL, set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
     {"releaseFreedMemory", NULL, release_freed_memory, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"spawn", NULL, spawn_child, NULL, NULL, NULL, napi_enumerable, NULL},
   };
-  napi_define_properties(env, exports, 3, d);
+  napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
   return exports;
 }

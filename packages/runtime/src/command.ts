@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
-import { CommandError } from './errors.js';
+import { CommandError, errorMessage } from './errors.js';
 import type { Logger } from './logging/logger.js';
+import { type Child, spawnChild } from './process/spawn.js';
 
 export interface CommandOptions {
   cwd?: string;
@@ -33,69 +33,10 @@ export class CommandRunner {
   ) {}
 
   async run(argv: readonly string[], options: CommandOptions = {}): Promise<CommandResult> {
-    const [file, ...args] = argv;
-    if (file === undefined) throw new TypeError('run() needs a command');
-    const started = Date.now();
+    if (argv[0] === undefined) throw new TypeError('run() needs a command');
     this.logger.debug({ argv }, `running ${argv.join(' ')}`);
-    const result = await new Promise<CommandResult>((resolve, reject) => {
-      const child = spawn(file, args, {
-        cwd: options.cwd,
-        env: options.env ?? process.env,
-        uid: options.uid,
-        gid: options.gid,
-        stdio: ['pipe', 'pipe', 'pipe'],
-        signal: options.signal,
-        // Its own process group, so a timeout also ends what it started: a background child
-        // holding the output pipes would otherwise keep the result pending past the timeout.
-        detached: true,
-      });
-      let stdout = '';
-      let stderr = '';
-      let timedOut = false;
-      child.stdout.setEncoding('utf8').on('data', (d: string) => {
-        stdout += d;
-      });
-      child.stderr.setEncoding('utf8').on('data', (d: string) => {
-        stderr += d;
-      });
-      const timer = setTimeout(() => {
-        timedOut = true;
-        try {
-          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          child.kill('SIGKILL');
-        }
-      }, options.timeoutMs ?? 60_000);
-      child.on('error', (err) => {
-        clearTimeout(timer);
-        reject(
-          new CommandError(
-            `${argv.join(' ')} could not be run: ${err.message}`,
-            argv,
-            null,
-            null,
-            stdout,
-            stderr,
-            Date.now() - started,
-          ),
-        );
-      });
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        resolve({
-          argv,
-          exitCode: code,
-          signal,
-          stdout,
-          stderr,
-          durationMs: Math.round(Date.now() - started),
-          timedOut,
-        });
-      });
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(options.input ?? '');
-    }).catch((err: unknown) => {
-      this.logCommand(err instanceof CommandError ? { argv, error: err.message } : { argv, error: String(err) });
+    const result = await this.execute(argv, options).catch((err: unknown) => {
+      this.logCommand({ argv, error: errorMessage(err) });
       throw err;
     });
 
@@ -126,6 +67,63 @@ export class CommandRunner {
       );
     }
     return result;
+  }
+
+  private async execute(argv: readonly string[], options: CommandOptions): Promise<CommandResult> {
+    const [file = '', ...args] = argv;
+    const started = Date.now();
+    const output = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+    let child: Child;
+    try {
+      child = spawnChild({
+        command: file,
+        args,
+        cwd: options.cwd,
+        env: options.env ?? process.env,
+        uid: options.uid,
+        gid: options.gid,
+        stdin: { input: options.input ?? '' },
+        output: 'pipe',
+        onOutput: (stream, chunk) => {
+          if (chunk) output[stream].push(chunk);
+        },
+        // Its own process group, so a timeout also ends what it started: a background child
+        // holding the output pipes would otherwise keep the result pending past the timeout.
+        detached: true,
+      });
+    } catch (err) {
+      throw new CommandError(`${argv.join(' ')} could not be run: ${errorMessage(err)}`, argv, null, null, '', '', 0);
+    }
+    let timedOut = false;
+    const killGroup = (signal: NodeJS.Signals) => {
+      try {
+        process.kill(-child.pid, signal);
+      } catch {
+        // The group is already gone.
+      }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup('SIGKILL');
+    }, options.timeoutMs ?? 60_000);
+    const onAbort = () => killGroup('SIGTERM');
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) onAbort();
+    try {
+      const { code, signal } = await child.closed;
+      return {
+        argv,
+        exitCode: code,
+        signal,
+        stdout: Buffer.concat(output.stdout).toString('utf8'),
+        stderr: Buffer.concat(output.stderr).toString('utf8'),
+        durationMs: Math.round(Date.now() - started),
+        timedOut,
+      };
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   private logCommand(record: Record<string, unknown>): void {

@@ -41,7 +41,13 @@ export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): 
 }
 
 export function signalNumber(signal: NodeJS.Signals): number {
-  return LINUX_SIGNALS[signal] ?? 15;
+  return LINUX_SIGNALS[signal] ?? Number(/^SIG(\d+)$/.exec(signal)?.[1] ?? 15);
+}
+
+/** The name for a signal number; real-time signals, which have none in Node, become "SIG<n>". */
+export function signalName(signal: number): NodeJS.Signals {
+  for (const [name, n] of Object.entries(LINUX_SIGNALS)) if (n === signal) return name as NodeJS.Signals;
+  return `SIG${signal}` as NodeJS.Signals;
 }
 
 /**

@@ -1,40 +1,12 @@
-import { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Logger } from '../logging/logger.js';
+import { isLibuvChild } from '../process/own-children.js';
 
 /** The calls the native addon (@podserve/reaper) provides. */
 export interface ReaperCalls {
   waitpidNoHang(pid: number): { pid: number; code: number | null; signal: number | null } | null;
   setChildSubreaper(): boolean;
   releaseFreedMemory(): boolean;
-}
-
-/**
- * Pids that libuv spawned. libuv reaps those itself with waitpid(pid); reaping one of
- * them here would steal its exit event, which is why waitpid(-1) is never used.
- * Every spawn path in Node (spawn, execFile, exec, fork) goes through
- * ChildProcess.prototype.spawn, so wrapping it once sees them all, including spawns
- * made by libraries.
- */
-const ownPids = new Set<number>();
-let spawnWrapped = false;
-
-function trackOwnChildren(): void {
-  if (spawnWrapped) return;
-  spawnWrapped = true;
-  // spawn() is public at run time but absent from @types/node.
-  const proto = ChildProcess.prototype as unknown as { spawn: (this: ChildProcess, ...args: unknown[]) => unknown };
-  const original = proto.spawn;
-  proto.spawn = function trackedSpawn(this: ChildProcess, ...args: unknown[]) {
-    const result = original.apply(this, args);
-    const pid = this.pid;
-    if (pid !== undefined) {
-      ownPids.add(pid);
-      // 'exit' is emitted after libuv has reaped the pid, so it is free to forget then.
-      this.once('exit', () => ownPids.delete(pid));
-    }
-    return result;
-  };
 }
 
 export interface ReaperStats {
@@ -62,7 +34,6 @@ export class OrphanReaper {
 
   /** Starts reaping; when we are not PID 1, becomes a child subreaper so orphans still come to us. */
   start(): void {
-    trackOwnChildren();
     if (process.pid !== 1) {
       const ok = this.calls.setChildSubreaper();
       this.logger.debug({ subreaper: ok }, 'not PID 1: registered as child subreaper');
@@ -93,7 +64,7 @@ export class OrphanReaper {
         this.rescan = false;
         this.stats.scans += 1;
         for (const pid of zombieChildren()) {
-          if (ownPids.has(pid)) continue;
+          if (isLibuvChild(pid)) continue;
           const result = this.calls.waitpidNoHang(pid);
           if (result) {
             this.stats.reaped += 1;

@@ -1,18 +1,32 @@
 /**
- * Calls `onLine` for each complete line of a child's output stream. Node's readline
- * would do, but it drags in its whole terminal-editing machinery (and ~0.5 MB RSS)
- * for what is a split on "\n".
+ * Splits a child's output into lines as chunks arrive. It works on bytes: "\n" never occurs
+ * inside a multi-byte UTF-8 sequence, so decoding whole lines is exact even when a chunk
+ * ends mid-character, with no decoder state to carry.
  */
-export function forEachLine(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
-  let pending = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    const parts = (pending + chunk).split('\n');
-    pending = parts.pop() ?? '';
-    for (const part of parts) onLine(part.endsWith('\r') ? part.slice(0, -1) : part);
-  });
-  stream.on('end', () => {
-    if (pending !== '') onLine(pending);
-    pending = '';
-  });
+export class LineSplitter {
+  private pending: Buffer | null = null;
+
+  constructor(private readonly onLine: (line: string) => void) {}
+
+  push(chunk: Buffer): void {
+    let data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    let start = 0;
+    for (let nl = data.indexOf(10); nl !== -1; nl = data.indexOf(10, start)) {
+      this.emit(data, start, nl);
+      start = nl + 1;
+    }
+    data = data.subarray(start);
+    this.pending = data.length > 0 ? Buffer.from(data) : null;
+  }
+
+  /** The stream ended: a last line without "\n" still counts. */
+  end(): void {
+    if (this.pending) this.emit(this.pending, 0, this.pending.length);
+    this.pending = null;
+  }
+
+  private emit(data: Buffer, start: number, end: number): void {
+    const stop = end > start && data[end - 1] === 13 ? end - 1 : end;
+    this.onLine(data.toString('utf8', start, stop));
+  }
 }

@@ -1,4 +1,3 @@
-import { connect } from 'node:net';
 import type { CommandRunner } from '../command.js';
 import { access } from '../files/fs.js';
 import type { ReadinessCheck } from './process-spec.js';
@@ -21,7 +20,9 @@ export async function checkReady(check: ReadinessCheck, commands: CommandRunner)
   }
 }
 
-function tcpAccepts(host: string, port: number): Promise<boolean> {
+/** node:net (and the streams stack under it) is loaded only by a service that uses a TCP check. */
+async function tcpAccepts(host: string, port: number): Promise<boolean> {
+  const { connect } = await import('node:net');
   return new Promise((resolve) => {
     const socket = connect({ host, port });
     const done = (ok: boolean) => {

@@ -1,11 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { CommandRunner } from '../command.js';
 import { errorMessage } from '../errors.js';
 import { resolveGid, resolveUid } from '../files/users.js';
 import type { Logger } from '../logging/logger.js';
+import { type Child, spawnChild } from '../process/spawn.js';
 import { backoffDelay } from './backoff.js';
-import { forEachLine } from './line-splitter.js';
+import { LineSplitter } from './line-splitter.js';
 import { type ProcessSpec, processDefaults } from './process-spec.js';
 import { checkReady, describeCheck } from './readiness-check.js';
 
@@ -53,7 +53,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
   lastExit: ExitInfo | null = null;
   reason: string | null = null;
 
-  private child: ChildProcess | null = null;
+  private child: Child | null = null;
   private startedAt = 0;
   private consecutiveFailures = 0;
   private stopRequested = false;
@@ -142,7 +142,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
   /** Sends a signal to the process (not its group): how a daemon's master is told to reload. */
   signal(sig: NodeJS.Signals): boolean {
     const pid = this.pid;
-    if (pid === null || this.child?.exitCode !== null || this.child?.signalCode !== null) return false;
+    if (pid === null || this.child?.exitStatus !== null) return false;
     try {
       process.kill(pid, sig);
       return true;
@@ -184,13 +184,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     this.stopRequested = true;
     this.clearTimers();
     const child = this.child;
-    if (
-      child === null ||
-      child.pid === undefined ||
-      this.state === 'stopped' ||
-      this.state === 'exited' ||
-      this.state === 'failed'
-    ) {
+    if (child === null || this.state === 'stopped' || this.state === 'exited' || this.state === 'failed') {
       if (this.state !== 'exited' && this.state !== 'failed') this.setState('stopped');
       return;
     }
@@ -217,9 +211,12 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     const spec = this.spec;
     this.reason = null;
     this.setState('starting');
-    let child: ChildProcess;
+    const lines = { stdout: this.lineLogger('stdout'), stderr: this.lineLogger('stderr') };
+    let child: Child;
     try {
-      child = spawn(spec.command, spec.args ?? [], {
+      child = spawnChild({
+        command: spec.command,
+        args: spec.args ?? [],
         cwd: spec.cwd,
         env: { ...process.env, ...spec.env },
         uid: spec.user === undefined ? undefined : resolveUid(spec.user),
@@ -227,42 +224,30 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
         // Its own process group, so a stop can reach every descendant with one kill(-pgid).
         detached: true,
         // Raw output is for a command that owns the container's console (exec mode): it gets stdin too.
-        stdio: spec.output === 'raw' ? 'inherit' : ['ignore', 'pipe', 'pipe'],
+        stdin: spec.output === 'raw' ? 'inherit' : 'ignore',
+        output: spec.output === 'raw' ? 'inherit' : 'pipe',
+        onOutput: (stream, chunk) => (chunk === null ? lines[stream].end() : lines[stream].push(chunk)),
       });
     } catch (err) {
+      // ENOENT, EACCES, a bad cwd or user: it never ran.
+      this.exited = Promise.resolve();
       this.onSpawnError(err);
       return;
     }
     this.child = child;
     this.startedAt = Date.now();
-    let resolveExited: () => void = () => undefined;
-    this.exited = new Promise((resolve) => {
-      resolveExited = resolve;
+    this.exited = child.exited.then((status) => {
+      this.onExit(status.code, status.signal);
     });
-    child.once('error', (err) => {
-      // Spawn failures (ENOENT, EACCES) arrive here instead of 'exit'.
-      if (child.pid === undefined) {
-        resolveExited();
-        this.onSpawnError(err);
-      }
-    });
-    child.once('spawn', () => {
-      this.log.info({ pid: child.pid, argv: [spec.command, ...(spec.args ?? [])] }, `started (pid ${child.pid})`);
-      void this.awaitReadiness(child);
-    });
-    child.once('exit', (code, signal) => {
-      resolveExited();
-      this.onExit(code, signal);
-    });
-    if (child.stdout) this.captureLines(child.stdout, 'stdout');
-    if (child.stderr) this.captureLines(child.stderr, 'stderr');
+    this.log.info({ pid: child.pid, argv: [spec.command, ...(spec.args ?? [])] }, `started (pid ${child.pid})`);
+    void this.awaitReadiness(child);
   }
 
-  private captureLines(stream: NodeJS.ReadableStream, name: 'stdout' | 'stderr'): void {
-    forEachLine(stream, (line) => this.log.info({ stream: name }, line));
+  private lineLogger(stream: 'stdout' | 'stderr'): LineSplitter {
+    return new LineSplitter((line) => this.log.info({ stream }, line));
   }
 
-  private async awaitReadiness(child: ChildProcess): Promise<void> {
+  private async awaitReadiness(child: Child): Promise<void> {
     const check = this.spec.readiness;
     if (check === undefined) {
       this.setState('running');
@@ -283,7 +268,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
       if (Date.now() >= deadline) {
         this.reason = `not ready within ${timeoutMs} ms (${describeCheck(check)})`;
         this.log.error(this.reason);
-        if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+        killGroup(child.pid, 'SIGKILL');
         return;
       }
       await sleep(interval);

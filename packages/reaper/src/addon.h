@@ -1,0 +1,8 @@
+#ifndef PODSERVE_ADDON_H
+#define PODSERVE_ADDON_H
+#include <node_api.h>
+
+/* spawn.c: uv_spawn with pipes, exit and output delivered to JS callbacks. */
+napi_value spawn_child(napi_env env, napi_callback_info info);
+
+#endif
