@@ -121,6 +121,29 @@ describe('running service', () => {
     expect(after.stderr).toMatch(/fixture: not ready: no status at .*fixture\.json/);
   });
 
+  it('publishes a readiness change the service reports at once, not at the next 15 s re-check', async () => {
+    const run = start(fixture, {
+      ...env,
+      FIXTURE_PROCESSES: processes({ name: 'worker', command: 'sleep', args: ['1000'] }),
+    });
+    await run.waitFor((r) => r.stdout().includes('fixture ready'), 20_000, 'ready');
+    expect((await probe('readiness')).code).toBe(0);
+    for (const expected of [1, 0]) {
+      const sent = Date.now();
+      run.child.kill('SIGUSR2');
+      for (;;) {
+        const result = await probe('readiness');
+        if (result.code === expected) {
+          if (expected === 1) expect(result.stderr).toBe('fixture: not ready: degraded by SIGUSR2\n');
+          break;
+        }
+        expect(Date.now() - sent).toBeLessThan(3_000);
+      }
+    }
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toEqual({ code: 0, signal: null });
+  });
+
   it('fails liveness with a reason when its event loop stops, and recovers when it runs again', async () => {
     const run = start(fixture, {
       ...env,

@@ -37,6 +37,8 @@ export class Maintenance {
     private readonly settings: Settings,
     private readonly log: Logger,
     stopSignal: AbortSignal,
+    /** Told whenever readiness may have changed: a renewal ended, or the alarm changed. */
+    private readonly healthChanged: () => void = () => {},
   ) {
     stopSignal.addEventListener('abort', () => this.abort.abort(), { once: true });
   }
@@ -125,6 +127,7 @@ export class Maintenance {
         this.lastRecheck = Date.now();
         this.running = null;
         this.evaluateAlarm();
+        this.healthChanged();
       }
     })();
     await this.running;
@@ -166,6 +169,7 @@ export class Maintenance {
     const { alarm, health } = assess(this.manager.published, this.settings);
     const changed = alarm !== this.alarm;
     this.alarm = alarm;
+    if (changed) this.healthChanged();
     if (alarm === 'none') {
       if (changed) this.log.info({ reason: health.reason }, 'certificate alarm cleared');
       return;

@@ -102,7 +102,9 @@ export class CertificatesService extends BaseService<CertificatesEnv> {
 
     if (mode === 'cron') {
       // Stay up even without a certificate: a crash loop would hammer the CA; readiness says not ready.
-      this.maintenance = new Maintenance(manager, this.must(), this.log, this.ctx.signal);
+      this.maintenance = new Maintenance(manager, this.must(), this.log, this.ctx.signal, () =>
+        this.ctx.healthChanged(),
+      );
       this.maintenance.start(outcome);
       return true;
     }

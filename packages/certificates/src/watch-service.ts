@@ -48,6 +48,7 @@ class CertWatchService extends BaseService<EnvValues<typeof certWatchEnv>> {
         ? `read certificate generation ${pair.generation}: key matches certificate`
         : `new certificate generation ${pair.generation}: key matches certificate (${this.generationsSeen} seen)`,
     );
+    this.ctx.healthChanged();
   }
 
   override async readiness(): Promise<HealthResult> {

@@ -28,6 +28,12 @@ export interface ServiceContext<C> {
   /** Aborted when the service is asked to stop: pass it to long network calls. */
   signal: AbortSignal;
   dryRun: boolean;
+  /**
+   * Call when liveness or readiness may have changed for a reason the supervisor cannot see
+   * (a certificate published, an alarm raised): probes see it at once rather than at the
+   * next periodic re-check. Process state changes are published without it.
+   */
+  healthChanged(): void;
 }
 
 /**

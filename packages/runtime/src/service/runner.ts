@@ -121,6 +121,8 @@ export async function runService<S extends EnvSpec>(
   const supervisor = new Supervisor(log, commands);
   const files: FileOps = dryRun ? new DryRunFileOps() : new RealFileOps(log, settings.logConfigs);
   const abort = new AbortController();
+  // The status publisher exists only in a live run; until then a change has nobody to tell.
+  let publishHealth = () => {};
   const instance = def.create({
     name: def.name,
     mode: mode as string,
@@ -132,10 +134,13 @@ export async function runService<S extends EnvSpec>(
     commands,
     signal: abort.signal,
     dryRun,
+    healthChanged: () => publishHealth(),
   });
 
   if (dryRun) return dryRunService(instance, files as DryRunFileOps, handle, options.outputDir);
-  return liveRun(def.name, instance, supervisor, settings, handle, abort, options.reaper ?? null);
+  return liveRun(def.name, instance, supervisor, settings, handle, abort, options.reaper ?? null, (publish) => {
+    publishHealth = publish;
+  });
 }
 
 async function liveRun(
@@ -146,6 +151,7 @@ async function liveRun(
   handle: LoggerHandle,
   abort: AbortController,
   reaperCalls: ReaperCalls | null,
+  onPublisher: (publish: () => void) => void,
 ): Promise<number> {
   const log = handle.logger;
   const events = new EventQueue<RunnerEvent>();
@@ -175,6 +181,7 @@ async function liveRun(
     log,
   );
   supervisor.on('change', () => void publisher.publish());
+  onPublisher(() => void publisher.publish());
   await publisher.start();
 
   let exitCode: number = ExitCode.ok;
