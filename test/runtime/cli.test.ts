@@ -1,5 +1,7 @@
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { distMain, runToEnd } from '../support/processes.js';
+import { distMain, runToEnd, tempDir } from '../support/processes.js';
 
 const cli = (...args: string[]) => runToEnd(['node', distMain, ...args], { PODSERVE_RUN_DIR: '/nonexistent/run' });
 
@@ -45,5 +47,22 @@ describe('node dist/main.js', () => {
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe('no PodServe service has published a status in /nonexistent/run (not started yet?)\n');
+  });
+
+  it('refuses to run without its native addon, naming it and where it looked, before starting anything', async () => {
+    const dir = tempDir('podserve-noaddon-');
+    try {
+      const main = join(dir.path, 'main.js');
+      copyFileSync(distMain, main); // no reaper.node beside it
+      const result = await runToEnd(['node', main, 'exec', '--', 'true'], {
+        LOG_DIR: join(dir.path, 'logs'),
+        PODSERVE_RUN_DIR: join(dir.path, 'run'),
+      });
+      expect(result.code).toBe(70);
+      expect(result.stdout).toMatch(/native addon \(reaper\.node\) could not be loaded/);
+      expect(result.stdout).toContain(join(dir.path, 'reaper.node'));
+    } finally {
+      dir.cleanup();
+    }
   });
 });

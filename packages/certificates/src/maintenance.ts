@@ -108,6 +108,7 @@ export class Maintenance {
       if (now - this.lastRecheck >= RECHECK_MS) {
         this.lastRecheck = now;
         await this.manager.inspect().catch((err: unknown) => this.log.warn({ err: String(err) }, 're-check failed'));
+        this.healthChanged(); // the material may have changed (or gone) behind our back
       }
       this.evaluateAlarm();
       return;

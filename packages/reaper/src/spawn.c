@@ -10,7 +10,8 @@
  *   onOutput(fd, Buffer)   a chunk from stdout (1) or stderr (2)
  *   onOutput(fd, null)     that stream ended
  *   onExit(code, signal)   after libuv has reaped it (so its pid may be forgotten)
- * The struct is freed once every handle it owns has been closed. */
+ * The struct is freed once every handle it owns has been closed. Main thread only: a
+ * Worker's loop would be closed under handles still open. */
 #include <stdlib.h>
 #include <string.h>
 #include <node_api.h>
@@ -52,13 +53,16 @@ static void close_handle(uv_handle_t *h) {
 }
 
 /* Calls a JS callback from a libuv callback. An exception there is nobody's to catch
- * but the process's: it becomes an uncaughtException, as for any other callback. */
+ * but the process's: it becomes an uncaughtException, as for any other callback.
+ * (During shutdown, when JS can no longer run, the call fails with nothing pending.) */
 static void call_js(child_t *c, napi_ref fn_ref, size_t argc, napi_value *argv) {
   napi_env env = c->env;
   napi_value fn, recv, result, err;
+  bool pending = false;
   napi_get_reference_value(env, fn_ref, &fn);
   napi_get_global(env, &recv); /* napi_make_callback wants an object receiver */
-  if (napi_make_callback(env, c->async, recv, fn, argc, argv, &result) == napi_pending_exception) {
+  if (napi_make_callback(env, c->async, recv, fn, argc, argv, &result) != napi_ok &&
+      napi_is_exception_pending(env, &pending) == napi_ok && pending) {
     napi_get_and_clear_last_exception(env, &err);
     napi_fatal_exception(env, err);
   }
@@ -106,7 +110,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 }
 
 static void on_input_written(uv_write_t *req, int status) {
+  child_t *c = req->data;
   (void)status; /* EPIPE when the child exits without reading: its exit status tells the story */
+  free(c->input);
+  c->input = NULL;
   close_handle((uv_handle_t *)req->handle);
 }
 
@@ -191,7 +198,8 @@ static napi_value throw_spawn_error(napi_env env, const char *file, int err) {
   napi_create_error(env, code_v, msg_v, &error);
   napi_create_int32(env, err, &v);
   napi_set_named_property(env, error, "errno", v);
-  napi_create_string_utf8(env, "spawn", NAPI_AUTO_LENGTH, &v);
+  snprintf(msg, sizeof msg, "spawn %s", file); /* what node:child_process puts there */
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, error, "syscall", v);
   napi_create_string_utf8(env, file, NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, error, "path", v);
@@ -312,6 +320,7 @@ napi_value spawn_child(napi_env env, napi_callback_info info) {
   if (modes[0] == STDIO_PIPE) {
     if (c->input_len > 0) {
       uv_buf_t buf = uv_buf_init(c->input, (unsigned int)c->input_len);
+      c->write_req.data = c;
       if (uv_write(&c->write_req, (uv_stream_t *)&c->pipes[0], &buf, 1, on_input_written) != 0)
         close_handle((uv_handle_t *)&c->pipes[0]);
     } else {

@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../../test/support/memory-logger.js';
 import { CommandRunner } from './command.js';
@@ -26,4 +29,49 @@ describe('CommandRunner', () => {
     expect(result.timedOut).toBe(true);
     expect(Date.now() - started).toBeLessThan(2_000);
   });
+
+  it('returns once the command exits, even when a daemon it started keeps the output open', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'podserve-cmd-'));
+    const pidFile = join(dir, 'daemon.pid');
+    try {
+      const started = Date.now();
+      const script = `setsid sh -c 'echo $$ > ${pidFile}; exec sleep 30' & echo started`;
+      const result = await runner.run(['sh', '-c', script]);
+      expect(result).toMatchObject({ exitCode: 0, stdout: 'started\n', timedOut: false });
+      expect(Date.now() - started).toBeLessThan(3_000);
+    } finally {
+      try {
+        process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+      } catch {
+        // never started
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects at once when aborted, and ends the command', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'podserve-cmd-'));
+    const pidFile = join(dir, 'cmd.pid');
+    try {
+      const abort = new AbortController();
+      const started = Date.now();
+      const running = runner.run(['sh', '-c', `echo $$ > ${pidFile}; exec sleep 30`], { signal: abort.signal });
+      setTimeout(() => abort.abort(), 300);
+      await expect(running).rejects.toThrow(/ was aborted$/);
+      expect(Date.now() - started).toBeLessThan(2_000);
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      await expect.poll(() => alive(pid), { timeout: 2_000 }).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

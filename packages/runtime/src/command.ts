@@ -25,6 +25,11 @@ export interface CommandResult {
   timedOut: boolean;
 }
 
+/** How long output may still arrive after the command has exited. */
+const OUTPUT_GRACE_MS = 1_000;
+/** An aborted command gets SIGTERM, then SIGKILL this much later. */
+const ABORT_KILL_AFTER_MS = 5_000;
+
 /** Runs commands for services and logs each one when LOG_COMMANDS=true (always at trace). */
 export class CommandRunner {
   constructor(
@@ -73,6 +78,7 @@ export class CommandRunner {
     const [file = '', ...args] = argv;
     const started = Date.now();
     const output = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+    let collecting = true;
     let child: Child;
     try {
       child = spawnChild({
@@ -85,16 +91,14 @@ export class CommandRunner {
         stdin: { input: options.input ?? '' },
         output: 'pipe',
         onOutput: (stream, chunk) => {
-          if (chunk) output[stream].push(chunk);
+          if (chunk && collecting) output[stream].push(chunk);
         },
-        // Its own process group, so a timeout also ends what it started: a background child
-        // holding the output pipes would otherwise keep the result pending past the timeout.
+        // Its own process group, so a timeout or an abort also ends what it started.
         detached: true,
       });
     } catch (err) {
       throw new CommandError(`${argv.join(' ')} could not be run: ${errorMessage(err)}`, argv, null, null, '', '', 0);
     }
-    let timedOut = false;
     const killGroup = (signal: NodeJS.Signals) => {
       try {
         process.kill(-child.pid, signal);
@@ -102,15 +106,30 @@ export class CommandRunner {
         // The group is already gone.
       }
     };
+    let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       killGroup('SIGKILL');
     }, options.timeoutMs ?? 60_000);
-    const onAbort = () => killGroup('SIGTERM');
+    let onAbort = () => {};
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => {
+        killGroup('SIGTERM');
+        setTimeout(() => killGroup('SIGKILL'), ABORT_KILL_AFTER_MS).unref();
+        reject(new CommandError(`${argv.join(' ')} was aborted`, argv, null, null, '', '', Date.now() - started));
+      };
+    });
+    aborted.catch(() => undefined);
     options.signal?.addEventListener('abort', onAbort, { once: true });
     if (options.signal?.aborted) onAbort();
     try {
-      const { code, signal } = await child.closed;
+      const { code, signal } = await Promise.race([child.exited, aborted]);
+      // Output normally ends with the process. A daemon it started may hold the pipes open for
+      // its whole life, though (and one that called setsid escapes the group kill): the result
+      // does not wait for that.
+      let grace: NodeJS.Timeout | undefined;
+      await Promise.race([child.closed, new Promise((resolve) => (grace = setTimeout(resolve, OUTPUT_GRACE_MS)))]);
+      clearTimeout(grace);
       return {
         argv,
         exitCode: code,
@@ -121,6 +140,7 @@ export class CommandRunner {
         timedOut,
       };
     } finally {
+      collecting = false;
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
     }

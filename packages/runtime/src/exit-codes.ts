@@ -71,6 +71,7 @@ const LINUX_SIGNALS: Partial<Record<NodeJS.Signals, number>> = {
   SIGPIPE: 13,
   SIGALRM: 14,
   SIGTERM: 15,
+  SIGSTKFLT: 16,
   SIGCHLD: 17,
   SIGCONT: 18,
   SIGSTOP: 19,

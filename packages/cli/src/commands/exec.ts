@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { loadReaper } from '@podserve/reaper';
 import { UsageError } from '@podserve/runtime/errors';
 
 const RESTART = ['never', 'on-failure', 'always'] as const;
@@ -16,9 +15,7 @@ export async function execCommand(args: readonly string[]): Promise<number> {
   const [file, ...rest] = command;
   if (file === undefined) throw new UsageError('exec needs a command after "--", e.g. exec -- sleep 60');
   const { execDefinition, runService } = await import('@podserve/runtime');
-  return runService(execDefinition({ argv: [file, ...rest], restart, output, name: parsed.name }), {
-    reaper: loadReaper(),
-  });
+  return runService(execDefinition({ argv: [file, ...rest], restart, output, name: parsed.name }));
 }
 
 function parseFlags(flags: readonly string[]): { restart?: string; output?: string; name?: string } {

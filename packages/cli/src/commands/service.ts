@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { loadReaper } from '@podserve/reaper';
 import { UsageError } from '@podserve/runtime/errors';
 import type { ServiceEntry } from '../services.js';
 
@@ -49,6 +48,5 @@ export async function serviceCommand(entry: ServiceEntry, args: readonly string[
     mode: values.mode,
     dryRun: values['dry-run'] ?? false,
     outputDir: values.output,
-    reaper: values['dry-run'] ? null : loadReaper(),
   });
 }

@@ -67,7 +67,7 @@ describe('spawnChild (uv_spawn through the native addon)', () => {
 
   it('throws ENOENT synchronously for a missing command, in child_process wording', () => {
     expect(() => run('/nonexistent/daemon', [])).toThrow(
-      expect.objectContaining({ code: 'ENOENT', syscall: 'spawn', path: '/nonexistent/daemon' }),
+      expect.objectContaining({ code: 'ENOENT', syscall: 'spawn /nonexistent/daemon', path: '/nonexistent/daemon' }),
     );
     expect(() => run('/nonexistent/daemon', [])).toThrow(/^spawn \/nonexistent\/daemon ENOENT/);
     expect(() => run('true', [], { cwd: '/nonexistent/dir' })).toThrow(/ENOENT/);

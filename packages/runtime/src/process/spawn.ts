@@ -69,10 +69,13 @@ export function spawnChild(options: SpawnOptions): Child {
     stderr: options.output,
     input,
     onOutput: (fd, chunk) => {
-      options.onOutput?.(fd === 1 ? 'stdout' : 'stderr', chunk);
-      if (chunk === null) {
-        openOutputs -= 1;
-        closeWhenDone();
+      try {
+        options.onOutput?.(fd === 1 ? 'stdout' : 'stderr', chunk);
+      } finally {
+        if (chunk === null) {
+          openOutputs -= 1;
+          closeWhenDone();
+        }
       }
     },
     onExit: (exitStatus, termSignal) => {

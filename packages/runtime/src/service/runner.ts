@@ -1,4 +1,5 @@
 import { dirname, join } from 'node:path';
+import { requireReaper } from '@podserve/reaper';
 import { CommandRunner } from '../command.js';
 import { commonEnv, LOG_LEVELS } from '../config/common-env.js';
 import { type EnvProblem, type EnvSpec, formatProblems, loadEnv, redactedValues } from '../config/env.js';
@@ -25,8 +26,8 @@ export interface RunOptions {
   /** With dryRun: write the rendered files under this directory instead of printing them. */
   outputDir?: string;
   env?: NodeJS.ProcessEnv;
-  /** The native reaper; null when it could not be loaded. */
-  reaper?: ReaperCalls | null;
+  /** The native addon's reaping calls; loaded here when not given. A live run needs them. */
+  reaper?: ReaperCalls;
 }
 
 type RunnerEvent =
@@ -138,7 +139,17 @@ export async function runService<S extends EnvSpec>(
   });
 
   if (dryRun) return dryRunService(instance, files as DryRunFileOps, handle, options.outputDir);
-  return liveRun(def.name, instance, supervisor, settings, handle, abort, options.reaper ?? null, (publish) => {
+  // Reaping and spawning both go through the native addon: without it an init is broken, and
+  // saying so before configure() touches anything beats failing at the first spawn.
+  let reaperCalls: ReaperCalls;
+  try {
+    reaperCalls = options.reaper ?? requireReaper();
+  } catch (err) {
+    log.fatal(errorMessage(err));
+    handle.flush();
+    return ExitCode.internal;
+  }
+  return liveRun(def.name, instance, supervisor, settings, handle, abort, reaperCalls, (publish) => {
     publishHealth = publish;
   });
 }
@@ -150,7 +161,7 @@ async function liveRun(
   settings: CommonSettings,
   handle: LoggerHandle,
   abort: AbortController,
-  reaperCalls: ReaperCalls | null,
+  reaperCalls: ReaperCalls,
   onPublisher: (publish: () => void) => void,
 ): Promise<number> {
   const log = handle.logger;
@@ -162,13 +173,8 @@ async function liveRun(
   supervisor.on('critical', (process) => events.push({ type: 'critical', process }));
   void service.finished.then((code) => events.push({ type: 'finished', code }));
 
-  let reaper: OrphanReaper | null = null;
-  if (reaperCalls) {
-    reaper = new OrphanReaper(reaperCalls, log);
-    reaper.start();
-  } else if (process.pid === 1) {
-    log.warn('running as PID 1 without the native reaper (reaper.node): orphaned zombies will not be reaped');
-  }
+  const reaper = new OrphanReaper(reaperCalls, log);
+  reaper.start();
 
   const publisher = new StatusPublisher(
     settings.runDir,
@@ -207,11 +213,9 @@ async function liveRun(
     log.info(`${name} ready`);
     // Start-up garbage is behind us: give glibc's freed arenas back, then keep doing so, because
     // V8's compiler and GC free malloc memory all along that glibc would otherwise keep.
-    if (reaperCalls) {
-      setTimeout(() => reaperCalls.releaseFreedMemory(), 1_000).unref();
-      trimTimer = setInterval(() => reaperCalls.releaseFreedMemory(), 30_000);
-      trimTimer.unref();
-    }
+    setTimeout(() => reaperCalls.releaseFreedMemory(), 1_000).unref();
+    trimTimer = setInterval(() => reaperCalls.releaseFreedMemory(), 30_000);
+    trimTimer.unref();
     for (;;) {
       const event = await events.take().promise;
       if (event.type === 'finished') {

@@ -4,6 +4,8 @@
  * ends mid-character, with no decoder state to carry.
  */
 export class LineSplitter {
+  /** A "line" this long without a newline is logged as it is: output is not buffered without bound. */
+  static readonly maxLineBytes = 64 * 1024;
   private pending: Buffer | null = null;
 
   constructor(private readonly onLine: (line: string) => void) {}
@@ -16,6 +18,10 @@ export class LineSplitter {
       start = nl + 1;
     }
     data = data.subarray(start);
+    if (data.length >= LineSplitter.maxLineBytes) {
+      this.emit(data, 0, data.length);
+      data = data.subarray(data.length);
+    }
     this.pending = data.length > 0 ? Buffer.from(data) : null;
   }
 

@@ -205,6 +205,12 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
       killGroup(pid, 'SIGKILL');
       await this.exited;
     }
+    // What is still in its pipes (an unterminated last line, say) is logged before the stop
+    // completes, so exiting right after cannot lose it; a stray holder of the pipe cannot hold us.
+    await raceTimeout(
+      child.closed.then(() => undefined),
+      Math.max(STOP_OUTPUT_GRACE_MS, deadline - Date.now()),
+    );
   }
 
   private spawnChild(): void {
@@ -231,6 +237,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     } catch (err) {
       // ENOENT, EACCES, a bad cwd or user: it never ran.
       this.exited = Promise.resolve();
+      this.startedAt = 0;
       this.onSpawnError(err);
       return;
     }
@@ -357,6 +364,9 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     this.stabilityTimer = null;
   }
 }
+
+/** How long a stop waits for a stopped process's last output when its deadline has passed. */
+const STOP_OUTPUT_GRACE_MS = 250;
 
 function killGroup(pgid: number, signal: NodeJS.Signals): void {
   try {
