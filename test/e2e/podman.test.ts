@@ -78,6 +78,24 @@ async function volumeFile(volume: string, path: string): Promise<string> {
   return join(mountpoint, path);
 }
 
+describe('exec as the init of any image', () => {
+  it("spawns through the addon under Debian 13's Node: logs the child's output and exits with its code", async () => {
+    const script = 'echo hello from the image; printf "last line without newline" >&2; exit 7';
+    const result = await podmanResult(['run', '--rm', CERTS_IMAGE, 'exec', '--output=log', '--', 'sh', '-c', script]);
+    expect(result.code).toBe(7);
+    const lines = result.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { proc?: string; stream?: string; msg?: string });
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ proc: 'sh', stream: 'stdout', msg: 'hello from the image' }),
+        expect.objectContaining({ proc: 'sh', stream: 'stderr', msg: 'last line without newline' }),
+      ]),
+    );
+  });
+});
+
 describe('certificates image alone', () => {
   it('--mode init publishes a certificate and exits 0', async () => {
     const volume = `podserve-e2e-certs-${uniqueSuffix()}`;
