@@ -122,8 +122,8 @@ export async function runService<S extends EnvSpec>(
   const supervisor = new Supervisor(log, commands);
   const files: FileOps = dryRun ? new DryRunFileOps() : new RealFileOps(log, settings.logConfigs);
   const abort = new AbortController();
-  // The status publisher exists only in a live run; until then a change has nobody to tell.
-  let publishHealth = () => {};
+  // The status publisher exists only in a live run, which then takes over `notify`.
+  const healthChanges = { notify: () => {} };
   const instance = def.create({
     name: def.name,
     mode: mode as string,
@@ -135,7 +135,7 @@ export async function runService<S extends EnvSpec>(
     commands,
     signal: abort.signal,
     dryRun,
-    healthChanged: () => publishHealth(),
+    healthChanged: () => healthChanges.notify(),
   });
 
   if (dryRun) return dryRunService(instance, files as DryRunFileOps, handle, options.outputDir);
@@ -149,9 +149,7 @@ export async function runService<S extends EnvSpec>(
     handle.flush();
     return ExitCode.internal;
   }
-  return liveRun(def.name, instance, supervisor, settings, handle, abort, reaperCalls, (publish) => {
-    publishHealth = publish;
-  });
+  return liveRun(def.name, instance, supervisor, settings, handle, abort, reaperCalls, healthChanges);
 }
 
 async function liveRun(
@@ -162,7 +160,7 @@ async function liveRun(
   handle: LoggerHandle,
   abort: AbortController,
   reaperCalls: ReaperCalls,
-  onPublisher: (publish: () => void) => void,
+  healthChanges: { notify: () => void },
 ): Promise<number> {
   const log = handle.logger;
   const events = new EventQueue<RunnerEvent>();
@@ -187,7 +185,7 @@ async function liveRun(
     log,
   );
   supervisor.on('change', () => void publisher.publish());
-  onPublisher(() => void publisher.publish());
+  healthChanges.notify = () => void publisher.publish();
   await publisher.start();
 
   let exitCode: number = ExitCode.ok;
@@ -286,7 +284,7 @@ async function liveRun(
   log.info({ exitCode, stopMs: Date.now() - stopStarted }, `${name} stopped`);
   detachSignals();
   clearInterval(trimTimer);
-  reaper?.stop();
+  reaper.stop();
   await publisher.remove();
   handle.flush();
   return exitCode;
