@@ -23,6 +23,7 @@ export { createLogger, type Logger, type LoggerHandle } from './logging/logger.j
 export { Redactor } from './logging/redactor.js';
 export { OrphanReaper, type ReaperCalls, zombieChildren } from './pid1/orphan-reaper.js';
 export { consumeSignals, type HandledSignal, installSignalCapture } from './pid1/signals.js';
+export { type Child, type ExitStatus, type SpawnOptions, spawnChild } from './process/spawn.js';
 export {
   BaseService,
   type CommonSettings,
