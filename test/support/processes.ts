@@ -85,3 +85,13 @@ export function isolatedEnv(dir: string): NodeJS.ProcessEnv {
 
 export const tsxNode = ['node', '--import', 'tsx'];
 export const fixtureService = join(repoRoot, 'test', 'fixtures', 'fixture-service.ts');
+
+/** Whether a pid is still running (or a zombie not yet reaped). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../../test/support/memory-logger.js';
+import { alive, tempDir } from '../../../test/support/processes.js';
 import { CommandRunner } from './command.js';
 import { CommandError } from './errors.js';
 
@@ -31,8 +31,8 @@ describe('CommandRunner', () => {
   });
 
   it('returns once the command exits, even when a daemon it started keeps the output open', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'podserve-cmd-'));
-    const pidFile = join(dir, 'daemon.pid');
+    const dir = tempDir('podserve-cmd-');
+    const pidFile = join(dir.path, 'daemon.pid');
     try {
       const started = Date.now();
       const script = `setsid sh -c 'echo $$ > ${pidFile}; exec sleep 30' & echo started`;
@@ -45,13 +45,13 @@ describe('CommandRunner', () => {
       } catch {
         // never started
       }
-      rmSync(dir, { recursive: true, force: true });
+      dir.cleanup();
     }
   });
 
   it('rejects at once when aborted, and ends the command', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'podserve-cmd-'));
-    const pidFile = join(dir, 'cmd.pid');
+    const dir = tempDir('podserve-cmd-');
+    const pidFile = join(dir.path, 'cmd.pid');
     try {
       const abort = new AbortController();
       const started = Date.now();
@@ -62,16 +62,7 @@ describe('CommandRunner', () => {
       const pid = Number(readFileSync(pidFile, 'utf8'));
       await expect.poll(() => alive(pid), { timeout: 2_000 }).toBe(false);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      dir.cleanup();
     }
   });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -26,8 +26,6 @@ export interface RunOptions {
   /** With dryRun: write the rendered files under this directory instead of printing them. */
   outputDir?: string;
   env?: NodeJS.ProcessEnv;
-  /** The native addon's reaping calls; loaded here when not given. A live run needs them. */
-  reaper?: ReaperCalls;
 }
 
 type RunnerEvent =
@@ -143,7 +141,7 @@ export async function runService<S extends EnvSpec>(
   // saying so before configure() touches anything beats failing at the first spawn.
   let reaperCalls: ReaperCalls;
   try {
-    reaperCalls = options.reaper ?? requireReaper();
+    reaperCalls = requireReaper();
   } catch (err) {
     log.fatal(errorMessage(err));
     handle.flush();

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../../../test/support/memory-logger.js';
-import { tempDir } from '../../../../test/support/processes.js';
+import { alive, tempDir } from '../../../../test/support/processes.js';
 import { CommandRunner } from '../command.js';
 import type { ProcessSpec } from './process-spec.js';
 import type { ProcessState } from './supervised-process.js';
@@ -49,15 +49,6 @@ function waitState(name: string, states: ProcessState[], timeoutMs = 10_000): Pr
     proc.on('state', check);
     check();
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function until(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
