@@ -39,11 +39,8 @@ case "$cmd" in
       [ -f "images/$s/Containerfile" ] || { echo "images.sh: no image for \"$s\"; known: $(services | tr '\n' ' ')" >&2; exit 64; }
     done
     version=$(node -p "require('./package.json').version")
-    if [ "${SKIP_BUNDLE:-}" != 1 ] && [ ! -d node_modules ]; then
-      say "installing build dependencies (npm ci)"
-      npm ci --no-audit --no-fund --silent >/dev/null
-    fi
     if [ "${SKIP_BUNDLE:-}" != 1 ]; then
+      bash scripts/npm-deps.sh
       say "bundling dist/ (npm run build)"
       npm run build --silent >/dev/null
     fi

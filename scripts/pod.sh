@@ -3,7 +3,7 @@
 set -euo pipefail
 usage() {
   cat <<'USAGE'
-Usage: scripts/pod.sh up [--no-build]   build missing images, play pod.yaml, wait until every
+Usage: scripts/pod.sh up [--no-build]   (re)build the images, play pod.yaml, wait until every
                                        container is ready (POD_TIMEOUT seconds, default 120)
        scripts/pod.sh down [--volumes] stop and remove the pod (and its named volumes)
        scripts/pod.sh status           each container's state and readiness
@@ -39,10 +39,12 @@ case "$cmd" in
   up)
     command -v podman >/dev/null || { echo "pod.sh: podman is not installed (run bash ../shared/podman/setup.sh)" >&2; exit 1; }
     if [ "${1:-}" != --no-build ]; then
-      missing=()
-      for image in $(images_in_yaml); do podman image exists "$image" || missing+=("${image#localhost/podserve-}"); done
-      missing=("${missing[@]%:latest}")
-      if [ ${#missing[@]} -gt 0 ]; then say "building ${missing[*]}"; scripts/images.sh build "${missing[@]}"; fi
+      # Always through the build: an image that exists may hold old code (after a pull), and
+      # the layer cache makes an unchanged rebuild take seconds.
+      wanted=()
+      for image in $(images_in_yaml); do image=${image#localhost/podserve-}; wanted+=("${image%:latest}"); done
+      say "building ${wanted[*]} (cached layers are reused)"
+      scripts/images.sh build "${wanted[@]}"
     fi
     if podman pod exists "$pod"; then say "pod $pod exists; replacing it"; fi
     say "playing $yaml"

@@ -139,10 +139,11 @@ export const certificatesEnv = defineEnv({
     description: 'TSIG algorithm.',
   },
   ACME_TSIG_SECRET: {
-    ...envTypes.text({ pattern: /^[A-Za-z0-9+/]+={0,2}$/, expected: 'a base64 TSIG secret' }),
+    // 16 bytes is the least a TSIG key should have (tsig-keygen makes 32 for hmac-sha256).
+    ...envTypes.base64({ minBytes: 16, what: 'a TSIG secret' }),
     optional: true,
     secret: true,
-    description: 'TSIG secret (base64, as in a BIND `key` clause).',
+    description: 'TSIG secret: base64 of at least 16 bytes, as in a BIND `key` clause (`tsig-keygen` makes one).',
   },
   ACME_DNS_PROPAGATION: {
     ...envTypes.duration(),

@@ -1,4 +1,4 @@
-import { readlink } from 'node:fs/promises';
+import { readlink, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { parsePair } from './pem.js';
 import { errCode, readOptional } from './storage/fsx.js';
@@ -83,6 +83,13 @@ export interface WatchOptions {
   emitInitial?: boolean;
   /** A new generation that fails verification (or an unreadable one) is reported here, not signalled. */
   onError?: (err: Error) => void;
+  /**
+   * Called when CERT_PATH is not a directory yet (a volume not mounted or not filled), at
+   * once and then every `waitingReportMs` until it is; watching starts when it appears.
+   */
+  onWaiting?: (reason: string) => void;
+  /** Default 10 s. */
+  waitingReportMs?: number;
 }
 
 export interface CertificateWatcher {
@@ -143,10 +150,11 @@ export function watchCertificates(
   };
 
   const ready = (async () => {
+    const root = resolve(certPath);
+    await untilDirectory(root, () => closed, options.onWaiting, options.waitingReportMs ?? 10_000);
     await check(true);
     const { watch } = await import('chokidar');
     if (closed) return;
-    const root = resolve(certPath);
     watcher = watch(root, {
       depth: 0,
       followSymlinks: false,
@@ -175,4 +183,35 @@ export function watchCertificates(
       await watcher?.close();
     },
   };
+}
+
+/** How often a missing CERT_PATH is looked for again. */
+const DIRECTORY_POLL_MS = 500;
+
+/**
+ * Resolves once `path` is a directory (or `stopped()`). A watch on a path that does not
+ * exist sees nothing, ever: polling until it exists is what makes a consumer started before
+ * its volume was filled still work.
+ */
+async function untilDirectory(
+  path: string,
+  stopped: () => boolean,
+  onWaiting: ((reason: string) => void) | undefined,
+  reportEveryMs: number,
+): Promise<void> {
+  let reportedAt = 0;
+  while (!stopped()) {
+    let reason: string;
+    try {
+      if ((await stat(path)).isDirectory()) return;
+      reason = `${path} is not a directory`;
+    } catch (err) {
+      reason = `${path} does not exist yet (${errCode(err) ?? String(err)})`;
+    }
+    if (Date.now() - reportedAt >= reportEveryMs) {
+      reportedAt = Date.now();
+      onWaiting?.(reason);
+    }
+    await new Promise((r) => setTimeout(r, DIRECTORY_POLL_MS));
+  }
 }

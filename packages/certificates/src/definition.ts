@@ -1,6 +1,7 @@
 import { defineService } from '@podserve/runtime';
 import { certificatesEnv } from './config.js';
 import { CertificatesService, MODES_HELP } from './service.js';
+import { deriveSettings } from './settings.js';
 
 /** `node dist/main.js certificates [--mode cron|init|renew] [--dry-run]` */
 export const certificatesService = defineService({
@@ -9,5 +10,9 @@ export const certificatesService = defineService({
   modes: ['cron', 'init', 'renew'],
   modeHelp: MODES_HELP,
   env: certificatesEnv,
+  checkEnv: (env) => {
+    const result = deriveSettings(env);
+    return result.ok ? [] : result.problems;
+  },
   create: (ctx) => new CertificatesService(ctx),
 });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from '@podserve/runtime';
 import { IssuanceError, type Issuer } from './issuer.js';
 import { parsePair } from './pem.js';
-import { renewWindowMs, retryDelayMs } from './renewal.js';
+import { renewBeforeCapped, renewWindowMs, retryDelayMs } from './renewal.js';
 import type { SelfSignedIssuer } from './selfsigned.js';
 import { requestFingerprint, type Settings } from './settings.js';
 import { loadState, type RenewalState, saveState } from './state.js';
@@ -12,7 +12,13 @@ import { KEY_FILES, MODES, PUBLISHED_FILES } from './storage/layout.js';
 import { IssuanceLock } from './storage/lock.js';
 import { Publisher } from './storage/publish.js';
 import { moveAside } from './storage/quarantine.js';
-import { type Expectation, type Inspection, inspectPublished, type Published } from './validate-existing.js';
+import {
+  type Expectation,
+  type Inspection,
+  inspectGeneration,
+  inspectPublished,
+  type Published,
+} from './validate-existing.js';
 
 export type EnsureOutcome =
   | { action: 'kept'; published: Published; suggested?: Date }
@@ -45,12 +51,18 @@ export class CertificateManager {
   /** The last pair seen published (by inspection or by our own publish). */
   published: Published | undefined;
 
+  private readonly redact: (text: string) => string;
+  private cappedWarnedFor: string | undefined;
+  private readonly selfSigned: SelfSignedIssuer | undefined;
+
   constructor(
     private readonly settings: Settings,
     private readonly issuer: Issuer,
     private readonly log: Logger,
-    private readonly selfSigned?: SelfSignedIssuer,
+    options: { redact: (text: string) => string; selfSigned?: SelfSignedIssuer },
   ) {
+    this.redact = options.redact;
+    this.selfSigned = options.selfSigned;
     this.publisher = new Publisher(settings.layout, settings.owner, settings.keep, log);
     this.lock = new IssuanceLock(settings.layout.lock, log);
   }
@@ -88,7 +100,8 @@ export class CertificateManager {
   private async ensureLocked(options: EnsureOptions): Promise<EnsureOutcome> {
     const { layout } = this.settings;
     this.state ??= await loadState(layout, requestFingerprint(this.settings));
-    const inspection = await this.inspect();
+    let inspection = await this.inspect();
+    if (inspection.state === 'missing' && (await this.relinkLostCurrent())) inspection = await this.inspect();
     this.log.debug(
       {
         state: inspection.state,
@@ -122,6 +135,7 @@ export class CertificateManager {
       if (unfit.length > 0) need ??= `it does not fit the configuration: ${unfit.join('; ')}`;
       fits = unfit.length === 0 && !expired;
       const window = renewWindowMs(published.pair, this.settings);
+      this.warnIfRenewBeforeCapped(published, window);
       const left = notAfter.getTime() - Date.now();
       if (left <= window) need ??= `it is due for renewal (${Math.round(left / 1000)} s left)`;
       if (need === undefined && usable) {
@@ -180,7 +194,7 @@ export class CertificateManager {
       this.published = published;
       if (this.state.failures > 0 || this.state.nextAttemptAt) {
         this.state = { fingerprint: this.state.fingerprint, failures: 0 };
-        await saveState(layout, this.state, this.settings.owner, this.log);
+        await saveState(layout, this.state, this.settings.owner, this.log, this.redact);
       }
       const ms = Date.now() - started;
       this.log.info(
@@ -205,13 +219,46 @@ export class CertificateManager {
         lastFailureAt: new Date().toISOString(),
         nextAttemptAt: retryAt.toISOString(),
       };
-      await saveState(layout, this.state, this.settings.owner, this.log);
+      await saveState(layout, this.state, this.settings.owner, this.log, this.redact);
       this.log.error(
         { err: error, failures, retryAt, kept: usable?.id ?? null, ms: Date.now() - started },
         `certificate issuance failed (${failures} in a row): ${error}; ${usable ? `generation ${usable.id} stays published` : 'no valid certificate is published'}; next attempt at ${retryAt.toISOString()}`,
       );
       return { action: 'failed', published: usable, fits, error, retryAt };
     }
+  }
+
+  /**
+   * `current` is gone but generations are not (a careless `rm`, a restore that skipped
+   * symlinks): point it back at the newest one that is valid and fits the configuration.
+   * Issuing instead would spend an order against the CA's rate limits for nothing.
+   */
+  private async relinkLostCurrent(): Promise<boolean> {
+    const want = await this.expectation();
+    for (const id of await this.publisher.generationIds()) {
+      const candidate = await inspectGeneration(this.settings.layout, id, want);
+      if (candidate.state !== 'present' || candidate.expired || candidate.unfit.length > 0) {
+        this.log.debug({ generation: id, state: candidate.state }, 'not a candidate to re-link current to');
+        continue;
+      }
+      await this.publisher.relink(id);
+      this.log.warn(
+        { generation: id, notAfter: candidate.published.pair.notAfter },
+        `${this.settings.layout.current} was missing; re-linked it to generation ${id}, the newest valid one for ${this.settings.names.join(', ')} (nothing issued)`,
+      );
+      return true;
+    }
+    return false;
+  }
+
+  /** Said once per generation: a silently ignored setting is a setting the operator trusts wrongly. */
+  private warnIfRenewBeforeCapped(published: Published, windowMs: number): void {
+    if (this.cappedWarnedFor === published.id || !renewBeforeCapped(published.pair, this.settings)) return;
+    this.cappedWarnedFor = published.id;
+    this.log.warn(
+      { generation: published.id, renewBeforeMs: this.settings.renewBeforeMs, usedMs: windowMs },
+      `CERT_RENEW_BEFORE is longer than 3/4 of the certificate's lifetime; renewing ${Math.round(windowMs / 1000)} s before expiry instead, so that a fresh certificate is not renewed at once`,
+    );
   }
 
   /** ARI's suggestion for this pair (ACME only); failures only cost the suggestion. */

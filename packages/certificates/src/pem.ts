@@ -47,15 +47,21 @@ export function certificateNames(cert: X509Certificate): string[] {
  * Parses a certificate, its key and (optionally) its full chain, and checks they belong
  * together. Throws MaterialProblem naming the file that is wrong.
  */
-export function parsePair(certPem: string, keyPem: string, fullchainPem?: string): ParsedPair {
-  const leaf = parseCertificate(certPem, 'cert.pem');
+export function parsePair(
+  certPem: string,
+  keyPem: string,
+  fullchainPem?: string,
+  files: { cert: string; key: string } = { cert: 'cert.pem', key: 'privkey.pem' },
+): ParsedPair {
+  const leaf = parseCertificate(certPem, files.cert);
   let key: KeyObject;
   try {
     key = createPrivateKey(keyPem);
   } catch (err) {
-    throw new MaterialProblem(`privkey.pem is not a valid private key: ${(err as Error).message}`);
+    throw new MaterialProblem(`${files.key} is not a valid private key: ${(err as Error).message}`);
   }
-  if (!leaf.checkPrivateKey(key)) throw new MaterialProblem('privkey.pem does not match cert.pem (different key)');
+  if (!leaf.checkPrivateKey(key))
+    throw new MaterialProblem(`${files.key} does not match ${files.cert} (different key)`);
   let chain: X509Certificate[] = [];
   if (fullchainPem !== undefined) {
     const blocks = splitPemCertificates(fullchainPem);

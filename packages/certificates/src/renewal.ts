@@ -22,10 +22,22 @@ export interface RenewalPolicy {
  * issuance (an issuance loop, the way to a rate-limit lockout), so it is capped.
  */
 export function renewWindowMs(life: Lifetime, policy: RenewalPolicy = {}): number {
-  const lifetime = Math.max(0, life.notAfter.getTime() - life.notBefore.getTime());
+  const lifetime = lifetimeMs(life);
   const natural = lifetime <= 10 * DAY ? lifetime / 2 : lifetime / 3;
   if (policy.renewBeforeMs === undefined) return natural;
-  return Math.min(policy.renewBeforeMs, lifetime * 0.75);
+  return Math.min(policy.renewBeforeMs, lifetime * MAX_RENEW_FRACTION);
+}
+
+/** The largest share of a lifetime CERT_RENEW_BEFORE may claim. */
+export const MAX_RENEW_FRACTION = 0.75;
+
+/** Whether CERT_RENEW_BEFORE asks for more than the cap allows for this certificate (worth a warning). */
+export function renewBeforeCapped(life: Lifetime, policy: RenewalPolicy): boolean {
+  return policy.renewBeforeMs !== undefined && policy.renewBeforeMs > lifetimeMs(life) * MAX_RENEW_FRACTION;
+}
+
+function lifetimeMs(life: Lifetime): number {
+  return Math.max(0, life.notAfter.getTime() - life.notBefore.getTime());
 }
 
 /**
@@ -40,7 +52,7 @@ export function renewAt(life: Lifetime, policy: RenewalPolicy = {}, random: () =
 
 /** Inside this much of expiry the published certificate is an alarm: never more than the renew window. */
 export function warnWindowMs(life: Lifetime, policy: RenewalPolicy = {}): number {
-  const lifetime = Math.max(0, life.notAfter.getTime() - life.notBefore.getTime());
+  const lifetime = lifetimeMs(life);
   const wanted = policy.warnBeforeMs ?? lifetime / 6;
   return Math.min(wanted, renewWindowMs(life, policy));
 }

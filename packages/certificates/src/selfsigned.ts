@@ -115,7 +115,7 @@ export class SelfSignedIssuer implements Issuer {
     }
     if (existing) {
       try {
-        const parsed = parsePair(existing.certPem, existing.keyPem);
+        const parsed = parsePair(existing.certPem, existing.keyPem, undefined, { cert: 'ca/ca.pem', key: 'ca/ca.key' });
         const remaining = parsed.notAfter.getTime() - Date.now();
         if (!parsed.leaf.ca) throw new MaterialProblem('ca/ca.pem is not a CA certificate');
         if (remaining < CA_MIN_REMAINING_MS) {

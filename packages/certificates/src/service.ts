@@ -1,6 +1,15 @@
 import type { X509Certificate } from 'node:crypto';
 import { access, constants } from 'node:fs/promises';
-import { BaseService, type CommandRunner, type HandledSignal, type HealthResult, type Logger } from '@podserve/runtime';
+import {
+  BaseService,
+  type CommandRunner,
+  errCode,
+  errnoHint,
+  type HandledSignal,
+  type HealthResult,
+  type Logger,
+  PodServeError,
+} from '@podserve/runtime';
 import type { CertificatesEnv } from './config.js';
 import { assess } from './health.js';
 import type { Issuer } from './issuer.js';
@@ -8,7 +17,6 @@ import { Maintenance } from './maintenance.js';
 import { CertificateManager, type EnsureOutcome } from './manager.js';
 import { SelfSignedIssuer } from './selfsigned.js';
 import { deriveSettings, type Settings } from './settings.js';
-import { errCode } from './storage/fsx.js';
 import { MODES } from './storage/layout.js';
 
 export const MODES_HELP = {
@@ -33,7 +41,7 @@ export class CertificatesService extends BaseService<CertificatesEnv> {
     if (!result.ok) {
       this.log.error(
         { problems: result.problems },
-        `invalid certificates configuration; nothing was changed:\n${result.problems.map((p) => `  - ${p}`).join('\n')}`,
+        `invalid certificates configuration; nothing was changed:\n${result.problems.map((p) => `  - ${p.message}`).join('\n')}`,
       );
       return false;
     }
@@ -51,9 +59,14 @@ export class CertificatesService extends BaseService<CertificatesEnv> {
     try {
       await this.ctx.files.ensureDir(layout.root, { mode: MODES.dir });
     } catch (err) {
+      // Our own refusals already say what is wrong; an errno gets its hint.
+      const detail =
+        err instanceof PodServeError
+          ? err.message
+          : `${errnoHint(errCode(err)).slice(2) || 'it failed'} (${(err as Error).message})`;
       this.log.error(
         { certPath: layout.root, code: errCode(err) },
-        `CERT_PATH ${layout.root} cannot be prepared${fsHint(errCode(err))}; nothing was published (${(err as Error).message})`,
+        `CERT_PATH ${layout.root} cannot be prepared: ${detail}; nothing was published`,
       );
       return false;
     }
@@ -68,7 +81,7 @@ export class CertificatesService extends BaseService<CertificatesEnv> {
     } catch (err) {
       this.log.error(
         { certPath: layout.root, code: errCode(err) },
-        `CERT_PATH ${layout.root} is not writable${fsHint(errCode(err))}; nothing was published (${(err as Error).message})`,
+        `CERT_PATH ${layout.root} is not writable${errnoHint(errCode(err))}; nothing was published (${(err as Error).message})`,
       );
       return false;
     }
@@ -162,10 +175,10 @@ export class CertificatesService extends BaseService<CertificatesEnv> {
     if (settings.issuer === 'selfsigned') {
       const selfSigned = new SelfSignedIssuer(settings.layout, settings.owner, settings.selfSignedValidityMs, this.log);
       this.issuer = selfSigned;
-      return new CertificateManager(settings, selfSigned, this.log, selfSigned);
+      return new CertificateManager(settings, selfSigned, this.log, { redact: this.ctx.redact, selfSigned });
     }
     this.issuer = new LazyAcmeIssuer(settings, this.log, this.ctx.commands);
-    return new CertificateManager(settings, this.issuer, this.log);
+    return new CertificateManager(settings, this.issuer, this.log, { redact: this.ctx.redact });
   }
 
   private must(): Settings {
@@ -201,17 +214,6 @@ class LazyAcmeIssuer implements Issuer {
   async close(): Promise<void> {
     if (this.inner) await (await this.inner).close?.();
   }
-}
-
-function fsHint(code: string | undefined): string {
-  const hints: Record<string, string> = {
-    EROFS: ': it is on a read-only filesystem',
-    EACCES: ': permission denied',
-    EPERM: ': operation not permitted',
-    ENOTDIR: ': a component of the path is not a directory',
-    ENOSPC: ': no space left on the volume',
-  };
-  return (code && hints[code]) ?? '';
 }
 
 function describe(i: Awaited<ReturnType<CertificateManager['inspect']>>): string {

@@ -1,6 +1,6 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { resolveGid, resolveUid } from '@podserve/runtime';
+import { type CrossProblem, resolveGid, resolveUid } from '@podserve/runtime';
 import type { CertificatesEnv } from './config.js';
 import type { KeyType } from './keys.js';
 import { splitPemCertificates } from './pem.js';
@@ -48,16 +48,20 @@ export interface Settings {
   acme: AcmeSettings | undefined;
 }
 
-export type SettingsResult = { ok: true; settings: Settings; notes: string[] } | { ok: false; problems: string[] };
+export type SettingsResult =
+  | { ok: true; settings: Settings; notes: string[] }
+  | { ok: false; problems: CrossProblem[] };
 
 /**
  * The checks a per-variable schema cannot make (acme needs LE_EMAIL, wildcards need dns-01,
  * the group must exist …). Reads /etc/passwd, /etc/group and ACME_CA_FILE; writes nothing.
  */
 export function deriveSettings(env: CertificatesEnv): SettingsResult {
-  const problems: string[] = [];
+  const problems: CrossProblem[] = [];
+  const problem = (variables: string[], message: string) => problems.push({ variables, message });
   const notes: string[] = [];
-  const names = [...new Set([env.DOMAIN, ...(env.CERT_SANS ?? [])])];
+  // After a per-variable problem DOMAIN may be absent (see checkEnv): the other rules still run.
+  const names = [...new Set([env.DOMAIN, ...(env.CERT_SANS ?? [])])].filter((n) => n !== undefined);
   const wildcards = names.filter((n) => n.startsWith('*.'));
 
   let keyType: KeyType = env.CERT_KEY_TYPE ?? (env.CERT_ISSUER === 'acme' ? 'ecdsa-p256' : 'rsa2048');
@@ -73,28 +77,34 @@ export function deriveSettings(env: CertificatesEnv): SettingsResult {
   try {
     uid = resolveUid(env.CERT_OWNER);
   } catch (err) {
-    problems.push(`CERT_OWNER: ${(err as Error).message}`);
+    problem(['CERT_OWNER'], `CERT_OWNER: ${(err as Error).message}`);
   }
   try {
     gid = resolveGid(env.CERT_GROUP);
   } catch (err) {
     // The image creates certgroup with gid 9999; on a host without it the number still works.
     if (env.CERT_GROUP === 'certgroup') notes.push(`group certgroup does not exist here; using gid ${CERTGROUP_GID}`);
-    else problems.push(`CERT_GROUP: ${(err as Error).message}`);
+    else problem(['CERT_GROUP'], `CERT_GROUP: ${(err as Error).message}`);
   }
 
   if (env.CERT_RETRY_MIN > env.CERT_RETRY_MAX) {
-    problems.push(
+    problem(
+      ['CERT_RETRY_MIN', 'CERT_RETRY_MAX'],
       `CERT_RETRY_MIN (${env.CERT_RETRY_MIN} ms) must not exceed CERT_RETRY_MAX (${env.CERT_RETRY_MAX} ms)`,
     );
   }
-  if (env.CERT_SELFSIGNED_VALIDITY < 60_000) problems.push('CERT_SELFSIGNED_VALIDITY must be at least 1m');
+  if (env.CERT_SELFSIGNED_VALIDITY < 60_000)
+    problem(['CERT_SELFSIGNED_VALIDITY'], 'CERT_SELFSIGNED_VALIDITY must be at least 1m');
 
   let acme: AcmeSettings | undefined;
   if (env.CERT_ISSUER === 'acme') {
-    if (!env.LE_EMAIL) problems.push('LE_EMAIL is required with CERT_ISSUER=acme (the ACME account contact)');
+    if (!env.LE_EMAIL)
+      problem(['LE_EMAIL', 'CERT_ISSUER'], 'LE_EMAIL is required with CERT_ISSUER=acme (the ACME account contact)');
     if (wildcards.length > 0 && env.ACME_CHALLENGE !== 'dns-01') {
-      problems.push(`wildcard names (${wildcards.join(', ')}) need ACME_CHALLENGE=dns-01 (now ${env.ACME_CHALLENGE})`);
+      problem(
+        ['DOMAIN', 'CERT_SANS', 'ACME_CHALLENGE'],
+        `wildcard names (${wildcards.join(', ')}) need ACME_CHALLENGE=dns-01 (now ${env.ACME_CHALLENGE})`,
+      );
     }
     let caPem: string | undefined;
     if (env.ACME_CA_FILE) {
@@ -104,13 +114,14 @@ export function deriveSettings(env: CertificatesEnv): SettingsResult {
         if (blocks.length === 0) throw new Error('no PEM certificate in it');
         for (const b of blocks) new X509Certificate(b);
       } catch (err) {
-        problems.push(`ACME_CA_FILE ${env.ACME_CA_FILE}: ${(err as Error).message}`);
+        problem(['ACME_CA_FILE'], `ACME_CA_FILE ${env.ACME_CA_FILE}: ${(err as Error).message}`);
       }
     }
     let dns: DnsSettings | undefined;
     if (env.ACME_CHALLENGE === 'dns-01') {
       const missing = (['ACME_DNS_SERVER', 'ACME_TSIG_KEY_NAME', 'ACME_TSIG_SECRET'] as const).filter((k) => !env[k]);
-      if (missing.length > 0) problems.push(`ACME_CHALLENGE=dns-01 needs ${missing.join(', ')}`);
+      if (missing.length > 0)
+        problem([...missing, 'ACME_CHALLENGE'], `ACME_CHALLENGE=dns-01 needs ${missing.join(', ')}`);
       else if (env.ACME_DNS_SERVER && env.ACME_TSIG_KEY_NAME && env.ACME_TSIG_SECRET) {
         dns = {
           server: env.ACME_DNS_SERVER,

@@ -28,15 +28,22 @@ export async function loadState(layout: Layout, fingerprint: string): Promise<Re
   return { fingerprint, failures: 0 };
 }
 
+/**
+ * Persists the state, private to the writer (0600 in a 0700 directory): consumers mount the
+ * volume and have no business reading it. `lastError` is free text from the CA or a tool, so
+ * it is scrubbed of configured secrets here, at the last step before the disk.
+ */
 export async function saveState(
   layout: Layout,
   state: RenewalState,
   owner: Ownership | undefined,
   log: Logger,
+  redact: (text: string) => string,
 ): Promise<void> {
+  const safe = state.lastError === undefined ? state : { ...state, lastError: redact(state.lastError) };
   try {
-    await ensureDir(layout.stateDir, MODES.dir, owner);
-    await writeFileAtomic(layout.renewalState, `${JSON.stringify(state, null, 2)}\n`, { mode: MODES.cert });
+    await ensureDir(layout.stateDir, MODES.secretDir, owner);
+    await writeFileAtomic(layout.renewalState, `${JSON.stringify(safe, null, 2)}\n`, { mode: MODES.secret });
   } catch (err) {
     // A full disk must not turn a renewal failure into a crash; the in-memory state still applies.
     log.warn({ err: (err as Error).message, path: layout.renewalState }, 'could not save the renewal state');

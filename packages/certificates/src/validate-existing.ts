@@ -51,8 +51,17 @@ export async function inspectPublished(layout: Layout, want: Expectation, now = 
   if (!target.startsWith(`${GENERATIONS}/`) || target.includes('..')) {
     return { state: 'corrupt', reason: `current points outside generations/ (${target})`, paths: [layout.current] };
   }
-  const id = target.slice(GENERATIONS.length + 1);
-  const dir = join(layout.root, target);
+  return inspectGeneration(layout, target.slice(GENERATIONS.length + 1), want, now);
+}
+
+/** The same checks for one generation directory, whether or not `current` names it. */
+export async function inspectGeneration(
+  layout: Layout,
+  id: string,
+  want: Expectation,
+  now = Date.now(),
+): Promise<Inspection> {
+  const dir = layout.generation(id);
   let files: { cert?: string; key?: string; fullchain?: string; meta?: string; ca?: string };
   try {
     const [cert, key, fullchain, meta, ca] = await Promise.all(

@@ -20,6 +20,7 @@ class CertWatchService extends BaseService<EnvValues<typeof certWatchEnv>> {
   private watcher: CertificateWatcher | undefined;
   private pair: CertificatePair | undefined;
   private generationsSeen = 0;
+  private waitingFor: string | undefined;
 
   async configure(): Promise<boolean> {
     return true; // reads only: nothing to render
@@ -32,8 +33,16 @@ class CertWatchService extends BaseService<EnvValues<typeof certWatchEnv>> {
       emitInitial: true,
       onError: (err) =>
         this.log.warn({ certPath, err: err.message }, `ignored an unusable certificate generation: ${err.message}`),
+      // Waiting, not failing: in a pod the volume may be filled after this container starts.
+      onWaiting: (reason) => {
+        this.waitingFor = reason;
+        this.log.info({ certPath }, `waiting for CERT_PATH: ${reason}`);
+      },
     });
+    // Readiness-gated: the service is "starting" until CERT_PATH exists and is watched.
     await this.watcher.ready;
+    if (this.ctx.signal.aborted) return false; // stopped while waiting
+    this.waitingFor = undefined;
     if (!this.pair) this.log.info({ certPath }, 'no certificate published yet; waiting for one');
     return true;
   }
@@ -53,7 +62,9 @@ class CertWatchService extends BaseService<EnvValues<typeof certWatchEnv>> {
 
   override async readiness(): Promise<HealthResult> {
     const pair = this.pair;
-    if (!pair) return { ok: false, reason: `no matching certificate pair in ${this.config.CERT_PATH} yet` };
+    if (!pair) {
+      return { ok: false, reason: this.waitingFor ?? `no matching certificate pair in ${this.config.CERT_PATH} yet` };
+    }
     if (pair.notAfter.getTime() <= Date.now()) {
       return { ok: false, reason: `certificate generation ${pair.generation} expired` };
     }

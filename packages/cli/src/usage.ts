@@ -27,3 +27,47 @@ Exit codes: 0 ok, 64 usage, 78 invalid environment, 73 configure failed, 69 star
 75 critical process failed, 70 internal error; exec passes on the command's code (128+N for signal N).
 `;
 }
+
+export function execUsage(): string {
+  return `exec: supervise any command as init: signals forwarded, zombies reaped, restart policy,
+the command's exit code passed on.
+
+Usage: node dist/main.js exec [--restart=never|on-failure|always] [--output=raw|log] [--name NAME] -- CMD [ARGS...]
+
+Options:
+  --restart=POLICY  never (default): exit with the command; on-failure / always: restart it with
+                    backoff; after a crash loop (5 quick failures) exec exits 75
+  --output=MODE     raw (default): the command owns stdout/stderr/stdin; log: each line becomes a
+                    JSON log record tagged with its name
+  --name NAME       the process name in logs and status (default: the command's basename)
+
+Environment:
+  EXEC_STOP_TIMEOUT (duration; default 8s)
+      After the stop signal, how long the command and what it left in its process group get
+      before SIGKILL. The same happens when the command exits on its own and leaves processes
+      behind.
+
+Signals: SIGTERM, SIGINT and SIGQUIT stop the command with the same signal (a second one is passed
+on too); SIGHUP, SIGUSR1, SIGUSR2 and SIGWINCH are forwarded.
+Exit code: the command's own; 128+N when signal N ended it; 127 when it cannot be started;
+75 after a crash loop; 64 for a bad command line.
+`;
+}
+
+export function healthUsage(): string {
+  return `health: probe a running service through the status it publishes (fast; never hangs).
+
+Usage: node dist/main.js health [liveness|readiness] [SERVICE]
+
+  liveness    alive: the runtime's event loop turns and no critical process has failed
+  readiness   ready to serve (the default)
+  SERVICE     the service to probe; every service with a status in PODSERVE_RUN_DIR when omitted
+
+Environment:
+  PODSERVE_RUN_DIR (path; default /run/podserve)
+      Where running services publish their status.
+
+Exit code: 0 and one line on stdout when every probed service passes; 1 and the reason on stderr
+otherwise; 64 for a bad command line.
+`;
+}

@@ -65,4 +65,24 @@ describe('CommandRunner', () => {
       dir.cleanup();
     }
   });
+
+  it('scrubs configured secrets from what a command printed: its result, its error and an abort', async () => {
+    const secret = 'c2VjcmV0LXRzaWcta2V5LXZhbHVl';
+    const scrubbing = new CommandRunner(logger, false, (text) => text.split(secret).join('[REDACTED]'));
+    // nsupdate repeats a key line it cannot use: the same shape, from stdin to stderr.
+    const echo = ['sh', '-c', 'read line; echo "could not create key from $line" >&2; exit 1'];
+    const result = await scrubbing.run(echo, { input: `${secret}\n`, reject: false });
+    expect(result.stderr).toBe('could not create key from [REDACTED]\n');
+    const error = (await scrubbing.run(echo, { input: `${secret}\n` }).catch((e: unknown) => e)) as CommandError;
+    expect(error.message).toContain('could not create key from [REDACTED]');
+    expect(JSON.stringify({ ...error, message: error.message })).not.toContain(secret);
+
+    const abort = new AbortController();
+    const pending = scrubbing.run(['sh', '-c', `echo started ${secret}; sleep 30`], { signal: abort.signal });
+    await new Promise((r) => setTimeout(r, 300));
+    abort.abort();
+    const aborted = (await pending.catch((e: unknown) => e)) as CommandError;
+    expect(aborted.message).toBe('sh -c echo started [REDACTED]; sleep 30 was aborted');
+    expect(aborted.stdout).toBe('started [REDACTED]\n'); // output so far is kept, scrubbed
+  });
 });

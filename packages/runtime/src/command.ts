@@ -30,11 +30,17 @@ const OUTPUT_GRACE_MS = 1_000;
 /** An aborted command gets SIGTERM, then SIGKILL this much later. */
 const ABORT_KILL_AFTER_MS = 5_000;
 
-/** Runs commands for services and logs each one when LOG_COMMANDS=true (always at trace). */
+/**
+ * Runs commands for services and logs each one when LOG_COMMANDS=true (always at trace).
+ * What a command prints is scrubbed of configured secrets before anyone sees it: a tool
+ * that echoes its input (nsupdate repeats a bad key line) must not carry a secret into an
+ * error message, a log record or a state file.
+ */
 export class CommandRunner {
   constructor(
     private readonly logger: Logger,
     private readonly logCommands: boolean,
+    private readonly redact: (text: string) => string = (text) => text,
   ) {}
 
   async run(argv: readonly string[], options: CommandOptions = {}): Promise<CommandResult> {
@@ -62,7 +68,7 @@ export class CommandRunner {
           : `failed with exit code ${result.exitCode}`;
       const detail = (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-10).join('\n');
       throw new CommandError(
-        `${argv.join(' ')} ${how}${detail ? `:\n${detail}` : ''}`,
+        this.redact(`${argv.join(' ')} ${how}${detail ? `:\n${detail}` : ''}`),
         result.argv,
         result.exitCode,
         result.signal,
@@ -97,8 +103,17 @@ export class CommandRunner {
         detached: true,
       });
     } catch (err) {
-      throw new CommandError(`${argv.join(' ')} could not be run: ${errorMessage(err)}`, argv, null, null, '', '', 0);
+      throw new CommandError(
+        this.redact(`${argv.join(' ')} could not be run: ${errorMessage(err)}`),
+        argv,
+        null,
+        null,
+        '',
+        '',
+        0,
+      );
     }
+    const collected = (stream: 'stdout' | 'stderr') => this.redact(Buffer.concat(output[stream]).toString('utf8'));
     const killGroup = (signal: NodeJS.Signals) => {
       try {
         process.kill(-child.pid, signal);
@@ -116,7 +131,18 @@ export class CommandRunner {
       onAbort = () => {
         killGroup('SIGTERM');
         setTimeout(() => killGroup('SIGKILL'), ABORT_KILL_AFTER_MS).unref();
-        reject(new CommandError(`${argv.join(' ')} was aborted`, argv, null, null, '', '', Date.now() - started));
+        // What it printed until then often says why it was slow: keep it on the error.
+        reject(
+          new CommandError(
+            this.redact(`${argv.join(' ')} was aborted`),
+            argv,
+            null,
+            null,
+            collected('stdout'),
+            collected('stderr'),
+            Date.now() - started,
+          ),
+        );
       };
     });
     aborted.catch(() => undefined);
@@ -134,8 +160,8 @@ export class CommandRunner {
         argv,
         exitCode: code,
         signal,
-        stdout: Buffer.concat(output.stdout).toString('utf8'),
-        stderr: Buffer.concat(output.stderr).toString('utf8'),
+        stdout: collected('stdout'),
+        stderr: collected('stderr'),
         durationMs: Math.round(Date.now() - started),
         timedOut,
       };

@@ -1,6 +1,8 @@
 export { type CommandOptions, type CommandResult, CommandRunner } from './command.js';
 export { commonEnv, LOG_LEVELS } from './config/common-env.js';
 export {
+  type ConfigProblem,
+  type CrossProblem,
   defineEnv,
   type EnvProblem,
   type EnvSpec,
@@ -8,12 +10,14 @@ export {
   type EnvVar,
   formatProblems,
   loadEnv,
+  MIN_SECRET_LENGTH,
 } from './config/env.js';
 export { envMarkdown, envText } from './config/env-docs.js';
 export * as envTypes from './config/env-types.js';
 export { CommandError, errorMessage, PodServeError, UsageError } from './errors.js';
 export { ExitCode, exitCodeOf, exitCodeTable } from './exit-codes.js';
 export { type AtomicWriteOptions, fsyncDirectory, writeFileAtomic } from './files/atomic-write.js';
+export { errCode, errnoHint } from './files/errno-hints.js';
 export { DryRunFileOps, type FileOps, octal, RealFileOps, type WriteOptions } from './files/file-ops.js';
 export { conf, dedent } from './files/template.js';
 export { resolveGid, resolveUid } from './files/users.js';

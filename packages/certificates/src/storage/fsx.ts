@@ -13,10 +13,9 @@ export function isPermissionError(err: unknown): boolean {
   return code === 'EPERM' || code === 'EACCES';
 }
 
-/** The errno code of a failed fs call, for log lines and decisions. */
-export function errCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
+import { errCode } from '@podserve/runtime';
+
+export { errCode };
 
 /**
  * Writes a new file (it must not exist), sets mode and owner before the content can be

@@ -1,6 +1,6 @@
 import { lstat, readdir, readlink, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '@podserve/runtime';
+import { errnoHint, type Logger } from '@podserve/runtime';
 import { ensureDir, errCode, fsyncDir, type Ownership, replaceSymlink, writeNewFile } from './fsx.js';
 import {
   CURRENT,
@@ -45,6 +45,12 @@ export function newGenerationId(now = new Date()): string {
 }
 
 const PARTIAL_SUFFIX = '.partial';
+/** What newGenerationId() makes: anything else under generations/ is not ours to count or delete. */
+const GENERATION_ID_RE = /^\d{8}T\d{9}Z-\d+-\d{6}$/;
+
+export function isGenerationId(name: string): boolean {
+  return GENERATION_ID_RE.test(name);
+}
 
 /**
  * Atomic publishing. Every issuance becomes a new directory under generations/, written
@@ -55,6 +61,7 @@ const PARTIAL_SUFFIX = '.partial';
  */
 export class Publisher {
   private chownWarned = false;
+  private readonly straysReported = new Set<string>();
 
   constructor(
     private readonly layout: Layout,
@@ -157,7 +164,12 @@ export class Publisher {
     }
   }
 
-  /** Keeps `current` plus the newest `keep` others; removes leftovers of interrupted publishes. */
+  /**
+   * Keeps `current` plus the newest `keep` other generations and removes leftovers of
+   * interrupted publishes. Only names this publisher makes count: a stray README (or a
+   * backup someone parked here) neither takes a keep slot nor gets deleted; it is named in
+   * a warning once per run.
+   */
   async prune(): Promise<void> {
     const current = await this.currentId();
     let entries: string[];
@@ -167,15 +179,50 @@ export class Publisher {
       return;
     }
     const ownPartialPrefix = `-${process.pid}-`;
-    const partials = entries.filter((e) => e.endsWith(PARTIAL_SUFFIX) && !e.includes(ownPartialPrefix));
-    const complete = entries
-      .filter((e) => !e.endsWith(PARTIAL_SUFFIX) && !e.startsWith('.') && e !== current)
+    const partials = entries.filter(
+      (e) =>
+        e.endsWith(PARTIAL_SUFFIX) &&
+        isGenerationId(e.slice(0, -PARTIAL_SUFFIX.length)) &&
+        !e.includes(ownPartialPrefix),
+    );
+    const generations = entries
+      .filter((e) => isGenerationId(e) && e !== current)
       .sort()
       .reverse();
-    const doomed = [...complete.slice(this.keep), ...partials];
+    const strays = entries.filter(
+      (e) =>
+        e !== current &&
+        !isGenerationId(e) &&
+        !(e.endsWith(PARTIAL_SUFFIX) && isGenerationId(e.slice(0, -PARTIAL_SUFFIX.length))),
+    );
+    const unreported = strays.filter((e) => !this.straysReported.has(e));
+    if (unreported.length > 0) {
+      for (const e of unreported) this.straysReported.add(e);
+      this.log.warn(
+        { dir: this.layout.generations, entries: unreported },
+        `left alone in ${this.layout.generations}: ${unreported.join(', ')} (not certificate generations; they are never pruned)`,
+      );
+    }
+    const doomed = [...generations.slice(this.keep), ...partials];
     for (const name of doomed) await rm(this.layout.generation(name), { recursive: true, force: true });
     if (doomed.length > 0)
-      this.log.debug({ removed: doomed, kept: complete.slice(0, this.keep) }, 'pruned old generations');
+      this.log.debug({ removed: doomed, kept: generations.slice(0, this.keep) }, 'pruned old generations');
+  }
+
+  /** The newest generation ids first (names this publisher makes only). */
+  async generationIds(): Promise<string[]> {
+    try {
+      return (await readdir(this.layout.generations)).filter(isGenerationId).sort().reverse();
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
+  /** Points `current` at an existing generation (recovery when the link was lost). */
+  async relink(id: string): Promise<void> {
+    await replaceSymlink(`${GENERATIONS}/${id}`, this.layout.current);
+    await fsyncDir(this.layout.root);
   }
 
   private warnChown(): void {
@@ -189,16 +236,7 @@ export class Publisher {
 
   private failure(err: unknown, what: string, previous: string | undefined): PublishError {
     const code = errCode(err);
-    const hint =
-      code === 'ENOSPC'
-        ? ': no space left on the CERT_PATH volume'
-        : code === 'EROFS'
-          ? ': CERT_PATH is on a read-only filesystem'
-          : code === 'EACCES' || code === 'EPERM'
-            ? ': permission denied on CERT_PATH'
-            : code === 'EDQUOT'
-              ? ': disk quota exceeded on CERT_PATH'
-              : '';
+    const hint = errnoHint(code).replace(/^: /, ': on the CERT_PATH volume, ');
     const kept = previous ? `generation ${previous} stays current` : 'nothing was published before';
     return new PublishError(`publishing failed while ${what}${hint} (${(err as Error).message}); ${kept}`, code);
   }

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { UsageError } from '@podserve/runtime/errors';
+import { execUsage } from '../usage.js';
 
 const RESTART = ['never', 'on-failure', 'always'] as const;
 const OUTPUT = ['raw', 'log'] as const;
@@ -10,6 +11,10 @@ export async function execCommand(args: readonly string[]): Promise<number> {
   const flags = dashdash === -1 ? args : args.slice(0, dashdash);
   const command = dashdash === -1 ? [] : args.slice(dashdash + 1);
   const parsed = parseFlags(flags);
+  if (parsed.help) {
+    process.stdout.write(execUsage());
+    return 0;
+  }
   const restart = oneOf('--restart', parsed.restart ?? 'never', RESTART);
   const output = oneOf('--output', parsed.output ?? 'raw', OUTPUT);
   const [file, ...rest] = command;
@@ -18,11 +23,16 @@ export async function execCommand(args: readonly string[]): Promise<number> {
   return runService(execDefinition({ argv: [file, ...rest], restart, output, name: parsed.name }));
 }
 
-function parseFlags(flags: readonly string[]): { restart?: string; output?: string; name?: string } {
+function parseFlags(flags: readonly string[]): { restart?: string; output?: string; name?: string; help?: boolean } {
   try {
     const { values, positionals } = parseArgs({
       args: [...flags],
-      options: { restart: { type: 'string' }, output: { type: 'string' }, name: { type: 'string' } },
+      options: {
+        restart: { type: 'string' },
+        output: { type: 'string' },
+        name: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
       allowPositionals: true,
     });
@@ -32,7 +42,9 @@ function parseFlags(flags: readonly string[]): { restart?: string; output?: stri
     return values;
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    throw new UsageError(`exec: ${(err as Error).message.split('.')[0]}; options are --restart, --output, --name`);
+    throw new UsageError(
+      `exec: ${(err as Error).message.split('.')[0]}; options are --restart, --output, --name, --help`,
+    );
   }
 }
 

@@ -1,10 +1,15 @@
 import { UsageError } from '@podserve/runtime/errors';
 import { type ProbeKind, probe } from '@podserve/runtime/health';
+import { healthUsage } from '../usage.js';
 
 const DEFAULT_RUN_DIR = '/run/podserve';
 
 /** `health [liveness|readiness] [service]`: reads the published status only, so it is fast and cannot hang. */
 export function healthCommand(args: readonly string[], env: NodeJS.ProcessEnv): number {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(healthUsage());
+    return 0;
+  }
   const [first, second, ...rest] = args;
   let kind: ProbeKind = 'readiness';
   let service: string | undefined;

@@ -12,11 +12,33 @@ export interface EnvType<T> {
   type: string;
 }
 
-const HOSTNAME_LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
-const HOSTNAME_RE = new RegExp(`^(?=.{1,253}$)${HOSTNAME_LABEL}(?:\\.${HOSTNAME_LABEL})*$`);
-const WILDCARD_HOSTNAME_RE = new RegExp(`^(?:\\*\\.)?(?=.{1,253}$)${HOSTNAME_LABEL}(?:\\.${HOSTNAME_LABEL})*$`);
+const HOSTNAME_LABEL_RE = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
+/** RFC 1035: a name has at most 253 characters in text form, a label at most 63. */
+const MAX_NAME = 253;
+const MAX_LABEL = 63;
 
 const normaliseName = (s: string) => s.trim().toLowerCase().replace(/\.$/, '');
+
+/**
+ * Why `name` is not a DNS name, or undefined when it is one. The limits are named with the
+ * offending part, so "expected a DNS name" never leaves the operator guessing which rule broke.
+ */
+export function hostnameProblem(name: string, options: { wildcards?: boolean } = {}): string | undefined {
+  const base = options.wildcards && name.startsWith('*.') ? name.slice(2) : name;
+  if (base === '') return 'is empty';
+  if (name.length > MAX_NAME) return `has ${name.length} characters (at most ${MAX_NAME})`;
+  for (const label of base.split('.')) {
+    if (label.length > MAX_LABEL) {
+      return `has a label of ${label.length} characters, "${label.slice(0, 12)}…" (at most ${MAX_LABEL} between dots)`;
+    }
+    if (!HOSTNAME_LABEL_RE.test(label)) {
+      return label === ''
+        ? 'has an empty label (two dots in a row, or a leading dot)'
+        : `has the label "${label}" (letters, digits and inner hyphens only${options.wildcards ? '; *. only in front' : ''})`;
+    }
+  }
+  return undefined;
+}
 
 export function text(options: { pattern?: RegExp; expected?: string } = {}): EnvType<string> {
   const expected = `expected ${options.expected ?? `text matching ${options.pattern}`}`;
@@ -31,7 +53,11 @@ export function hostname(): EnvType<string> {
     schema: v.pipe(
       v.string(),
       v.transform(normaliseName),
-      v.regex(HOSTNAME_RE, 'expected a DNS name such as example.com (letters, digits, hyphens, dots)'),
+      v.check(
+        (name) => hostnameProblem(name) === undefined,
+        (issue) =>
+          `expected a DNS name such as example.com (letters, digits, hyphens, dots; at most ${MAX_NAME} characters, ${MAX_LABEL} per label): it ${hostnameProblem(issue.input as string)}`,
+      ),
     ),
     type: 'DNS name',
   };
@@ -39,7 +65,7 @@ export function hostname(): EnvType<string> {
 
 /** Comma- or space-separated DNS names; `*.` wildcards allowed when asked for. */
 export function hostnameList(options: { wildcards?: boolean } = {}): EnvType<string[]> {
-  const re = options.wildcards ? WILDCARD_HOSTNAME_RE : HOSTNAME_RE;
+  const problem = (n: string) => hostnameProblem(n, options);
   const what = `comma-separated DNS names${options.wildcards ? ' (a leading *. is allowed)' : ''}`;
   return {
     schema: v.pipe(
@@ -51,8 +77,11 @@ export function hostnameList(options: { wildcards?: boolean } = {}): EnvType<str
           .filter((n) => n !== ''),
       ),
       v.check(
-        (names) => names.every((n) => re.test(n)),
-        (issue) => `expected ${what}; "${(issue.input as string[]).find((n) => !re.test(n))}" is not one`,
+        (names) => names.every((n) => problem(n) === undefined),
+        (issue) => {
+          const bad = (issue.input as string[]).find((n) => problem(n) !== undefined) ?? '';
+          return `expected ${what}; "${bad}" ${problem(bad)}`;
+        },
       ),
     ),
     type: 'DNS names',
@@ -124,6 +153,21 @@ export function url(options: { protocols?: readonly string[] } = {}): EnvType<st
       v.check((s) => protocols.includes(s.slice(0, s.indexOf(':'))), expected),
     ),
     type: 'URL',
+  };
+}
+
+const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Standard base64 (padded, as BIND's tsig-keygen writes it) decoding to at least `minBytes`. */
+export function base64(options: { minBytes: number; what: string }): EnvType<string> {
+  const expected = `expected ${options.what}: base64 (A–Z, a–z, 0–9, +, /, padded with = to a multiple of 4) of at least ${options.minBytes} bytes`;
+  return {
+    schema: v.pipe(
+      v.string(),
+      v.transform((s) => s.trim()),
+      v.check((s) => BASE64_RE.test(s) && Buffer.from(s, 'base64').byteLength >= options.minBytes, expected),
+    ),
+    type: 'base64',
   };
 }
 

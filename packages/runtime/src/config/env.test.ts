@@ -2,9 +2,21 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../../test/support/processes.js';
-import { defineEnv, formatProblems, loadEnv } from './env.js';
+import { defineEnv, formatProblems, loadEnv, MIN_SECRET_LENGTH } from './env.js';
 import { envMarkdown } from './env-docs.js';
-import { absolutePath, boolean, duration, email, hostname, hostnameList, oneOf, port, url } from './env-types.js';
+import {
+  absolutePath,
+  base64,
+  boolean,
+  duration,
+  email,
+  hostname,
+  hostnameList,
+  oneOf,
+  parseValue,
+  port,
+  url,
+} from './env-types.js';
 
 const spec = defineEnv({
   DOMAIN: { ...hostname(), devDefault: 'example.test', description: 'Primary name.' },
@@ -100,7 +112,7 @@ describe('loadEnv', () => {
   });
 
   it('refuses NAME and NAME_FILE together, and an unreadable NAME_FILE', () => {
-    const both = loadEnv(spec, { PASSWORD: 'x', PASSWORD_FILE: '/etc/hostname' }, 'development');
+    const both = loadEnv(spec, { PASSWORD: 'x.example', PASSWORD_FILE: '/etc/hostname' }, 'development');
     expect(!both.ok && both.problems[0]?.expected).toBe('either PASSWORD or PASSWORD_FILE, not both');
     const missing = loadEnv(spec, { PASSWORD_FILE: join(dir.path, 'nope') }, 'development');
     expect(!missing.ok && missing.problems[0]).toMatchObject({
@@ -109,9 +121,60 @@ describe('loadEnv', () => {
     });
   });
 
-  it('treats an empty value as unset', () => {
-    const result = loadEnv(spec, { PORT: '', DOMAIN: '' }, 'development');
-    expect(result.ok && result.values.PORT).toBe(80);
+  it('refuses a variable that is set but empty, naming it, unless it is optional (then empty means unset)', () => {
+    const result = loadEnv(spec, { PORT: '', DOMAIN: '', EMAIL: '' }, 'development');
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems).toEqual([
+      {
+        variable: 'DOMAIN',
+        found: 'an empty value',
+        expected: 'a value (DNS name), or the variable left unset (development default "example.test")',
+      },
+      {
+        variable: 'PORT',
+        found: 'an empty value',
+        expected: 'a value (port), or the variable left unset (default "80")',
+      },
+    ]);
+    const optional = loadEnv(spec, { EMAIL: '' }, 'development');
+    expect(optional.ok && optional.values.EMAIL).toBeUndefined();
+    const file = loadEnv(spec, { DOMAIN_FILE: '' }, 'development');
+    expect(!file.ok && file.problems[0]?.variable).toBe('DOMAIN_FILE');
+  });
+
+  it(`refuses a secret shorter than ${MIN_SECRET_LENGTH} characters without showing it`, () => {
+    const result = loadEnv(spec, { PASSWORD: 'abc' }, 'development');
+    expect(!result.ok && result.problems).toEqual([
+      { variable: 'PASSWORD', expected: 'a secret of at least 8 characters', found: '3 character(s) [REDACTED]' },
+    ]);
+    expect(JSON.stringify(!result.ok && result.problems)).not.toContain('abc');
+    expect(!result.ok && result.secrets).toEqual(['abc']); // still handed to the redactor
+  });
+
+  it('checks base64 strictly: alphabet, padding and decoded length', () => {
+    const tsig = base64({ minBytes: 16, what: 'a TSIG secret' });
+    const good = Buffer.alloc(32, 7).toString('base64');
+    expect(parseValue(tsig, good)).toEqual({ ok: true, value: good });
+    for (const bad of ['supersecretvalue123', 'c2hvcnQ=', `${good.slice(0, -1)}`, `${good}==`, 'a*b=']) {
+      expect(parseValue(tsig, bad), bad).toMatchObject({
+        ok: false,
+        message: expect.stringMatching(/at least 16 bytes/),
+      });
+    }
+  });
+
+  it('names the DNS length limits when a name breaks them', () => {
+    const long = `${'a'.repeat(60)}.`.repeat(5).slice(0, -1); // 304 characters
+    expect(parseValue(hostname(), long)).toMatchObject({
+      message: expect.stringMatching(/has 304 characters \(at most 253\)/),
+    });
+    expect(parseValue(hostname(), `${'b'.repeat(64)}.test`)).toMatchObject({
+      message: expect.stringMatching(/label of 64 characters.*at most 63/),
+    });
+    expect(parseValue(hostnameList({ wildcards: true }), 'ok.test, a..b.test')).toMatchObject({
+      message: expect.stringMatching(/"a\.\.b\.test" has an empty label/),
+    });
   });
 
   it('generates the reference table from the same declaration', () => {

@@ -11,9 +11,15 @@ export interface EnvVar<T = unknown> extends EnvType<T> {
   devDefault?: string;
   /** Optional variables parse to undefined when unset. */
   optional?: boolean;
-  /** Never logged; documented as accepting NAME_FILE. */
+  /** Never logged; documented as accepting NAME_FILE; at least MIN_SECRET_LENGTH characters. */
   secret?: boolean;
 }
+
+/**
+ * Secrets shorter than this are refused: they protect nothing, and redacting a two-letter
+ * value out of every log line would shred the logs, so a short secret could only be printed.
+ */
+export const MIN_SECRET_LENGTH = 8;
 
 export type EnvSpec = Record<string, EnvVar<any>>;
 
@@ -32,11 +38,25 @@ export interface EnvProblem {
   found: string | undefined;
 }
 
+/** A rule across variables (LE_EMAIL is required with CERT_ISSUER=acme): a sentence naming them. */
+export interface CrossProblem {
+  variables: readonly string[];
+  message: string;
+}
+
+export type ConfigProblem = EnvProblem | CrossProblem;
+
 export type ValueSource = 'env' | 'file' | 'default' | 'dev-default' | 'unset';
 
 export type EnvResult<S extends EnvSpec> =
   | { ok: true; values: EnvValues<S>; sources: Record<keyof S, ValueSource>; secrets: string[] }
-  | { ok: false; problems: EnvProblem[] };
+  | {
+      ok: false;
+      problems: EnvProblem[];
+      /** What did parse (failed variables are absent), so cross-variable checks can still run. */
+      partial: Partial<EnvValues<S>>;
+      secrets: string[];
+    };
 
 export function defineEnv<const S extends EnvSpec>(spec: S): S {
   return spec;
@@ -75,7 +95,17 @@ export function loadEnv<S extends EnvSpec>(spec: S, env: NodeJS.ProcessEnv, envi
       });
       continue;
     }
-    if (decl.secret) secrets.push(raw.value);
+    if (decl.secret) {
+      secrets.push(raw.value);
+      if (raw.value.length < MIN_SECRET_LENGTH) {
+        problems.push({
+          variable: raw.source === 'file' ? `${name}_FILE` : name,
+          expected: `a secret of at least ${MIN_SECRET_LENGTH} characters`,
+          found: `${raw.value.length} character(s) [REDACTED]`,
+        });
+        continue;
+      }
+    }
     const parsed = parseValue(decl, raw.value);
     if (parsed.ok) {
       values[name] = parsed.value;
@@ -88,13 +118,26 @@ export function loadEnv<S extends EnvSpec>(spec: S, env: NodeJS.ProcessEnv, envi
       });
     }
   }
-  if (problems.length > 0) return { ok: false, problems };
+  if (problems.length > 0) return { ok: false, problems, partial: values as Partial<EnvValues<S>>, secrets };
   return { ok: true, values: values as EnvValues<S>, sources: sources as Record<keyof S, ValueSource>, secrets };
 }
 
 type Raw = { value: string | undefined; source: ValueSource } | { problem: EnvProblem };
 
 function readRaw(name: string, decl: EnvVar, env: NodeJS.ProcessEnv, environment: Environment): Raw {
+  // Set but empty is a mistake (a template with nothing filled in), not "use the default":
+  // DOMAIN= must not quietly become podserve.test. Only optional variables read it as unset.
+  for (const variable of [name, `${name}_FILE`]) {
+    if (env[variable] === '' && !decl.optional) {
+      return {
+        problem: {
+          variable,
+          expected: `${variable === name ? `a value (${decl.type})` : `the path of a file holding ${name}`}, or the variable left unset${unsetMeans(decl, environment)}`,
+          found: 'an empty value',
+        },
+      };
+    }
+  }
   const direct = nonEmpty(env[name]);
   const filePath = nonEmpty(env[`${name}_FILE`]);
   if (direct !== undefined && filePath !== undefined) {
@@ -129,13 +172,22 @@ function readRaw(name: string, decl: EnvVar, env: NodeJS.ProcessEnv, environment
   return { value: undefined, source: 'unset' };
 }
 
+function unsetMeans(decl: EnvVar, environment: Environment): string {
+  if (decl.default !== undefined) return ` (default "${decl.default}")`;
+  if (decl.devDefault !== undefined && environment === 'development')
+    return ` (development default "${decl.devDefault}")`;
+  return '';
+}
+
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
-export function formatProblems(service: string, problems: readonly EnvProblem[]): string {
-  const lines = problems.map(
-    (p) => `  - ${p.variable}: expected ${p.expected}; found ${p.found === undefined ? 'nothing (unset)' : p.found}`,
+export function formatProblems(service: string, problems: readonly ConfigProblem[]): string {
+  const lines = problems.map((p) =>
+    'message' in p
+      ? `  - ${p.message}`
+      : `  - ${p.variable}: expected ${p.expected}; found ${p.found === undefined ? 'nothing (unset)' : p.found}`,
   );
   const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
   return [

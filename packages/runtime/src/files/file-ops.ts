@@ -1,6 +1,8 @@
+import type { Stats } from 'node:fs';
+import { PodServeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { type AtomicWriteOptions, writeFileAtomic } from './atomic-write.js';
-import { chmod, chown } from './fs.js';
+import { chmod, chown, stat } from './fs.js';
 import { mkdirp } from './mkdirp.js';
 
 export interface WriteOptions extends AtomicWriteOptions {
@@ -37,8 +39,25 @@ export class RealFileOps implements FileOps {
 
   async ensureDir(path: string, options: DirOptions = {}): Promise<void> {
     const mode = options.mode ?? 0o755;
+    const before = await stat(path).catch(() => undefined);
+    // A file where a directory belongs is the operator's (a key, a mount gone wrong): touching
+    // its mode would expose it, so it is refused before anything changes.
+    if (before && !before.isDirectory()) {
+      throw Object.assign(
+        new PodServeError(`${path} exists but is not a directory (${fileKind(before)}); left as it is`),
+        {
+          code: 'ENOTDIR',
+        },
+      );
+    }
     await mkdirp(path, mode);
     // mkdir leaves an existing dir alone and its mode is subject to umask: set both explicitly.
+    if (before && (before.mode & 0o7777) !== mode) {
+      this.logger.warn(
+        { path, from: octal(before.mode), to: octal(mode) },
+        `mode of ${path} was ${octal(before.mode)}; set to ${octal(mode)}, which the service needs`,
+      );
+    }
     await chmod(path, mode);
     if (options.uid !== undefined || options.gid !== undefined) {
       await chown(path, options.uid ?? -1, options.gid ?? -1);
@@ -77,6 +96,14 @@ export class DryRunFileOps implements FileOps {
           : `[${content.byteLength} bytes of binary content]\n`;
     this.files.push({ path, content: text, mode: options.mode ?? 0o644, uid: options.uid, gid: options.gid });
   }
+}
+
+function fileKind(st: Stats): string {
+  if (st.isFile()) return 'a regular file';
+  if (st.isSocket()) return 'a socket';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a directory';
 }
 
 export function octal(mode: number): string {

@@ -46,6 +46,8 @@ export class StatusPublisher {
   }
 
   async start(): Promise<void> {
+    // However the process ends (a crash included), the status must not outlive it.
+    process.once('exit', this.removeNow);
     try {
       mkdirpSync(this.runDir);
     } catch {
@@ -79,12 +81,18 @@ export class StatusPublisher {
     if (this.timer) clearInterval(this.timer);
     this.removed = true;
     await this.pending;
+    this.removeNow();
+    process.off('exit', this.removeNow);
+  }
+
+  private readonly removeNow = (): void => {
+    this.removed = true;
     try {
       unlinkSync(this.path);
     } catch {
       // Already gone.
     }
-  }
+  };
 
   private beat(): void {
     this.sinceEvaluation += this.heartbeatMs;

@@ -1,5 +1,5 @@
 import type { CommandRunner } from '../command.js';
-import type { EnvSpec, EnvValues } from '../config/env.js';
+import type { CrossProblem, EnvSpec, EnvValues } from '../config/env.js';
 import type { FileOps } from '../files/file-ops.js';
 import type { HealthResult } from '../health/status.js';
 import type { Logger } from '../logging/logger.js';
@@ -34,6 +34,8 @@ export interface ServiceContext<C> {
    * next periodic re-check. Process state changes are published without it.
    */
   healthChanged(): void;
+  /** Replaces every configured secret in `text`: for anything persisted or shown beyond the log. */
+  redact(text: string): string;
 }
 
 /**
@@ -94,6 +96,15 @@ export abstract class BaseService<C = unknown> {
     this.log.debug({ signal }, `${signal} ignored`);
   }
 
+  /**
+   * A signal that arrives once the stop has begun. The default passes a stop signal on to
+   * every process still running (an operator's second SIGTERM or ^C reaches the daemons)
+   * and ignores the others: a reload in the middle of a stop helps nobody.
+   */
+  onSignalWhileStopping(signal: HandledSignal): void {
+    if (signal === 'SIGTERM' || signal === 'SIGINT' || signal === 'SIGQUIT') this.ctx.supervisor.signalAll(signal);
+  }
+
   /** The exit code after a requested stop. 0 by default: a stop on request is a success. */
   exitCodeAfterStop(): number {
     return 0;
@@ -112,6 +123,13 @@ export interface ServiceDefinition<S extends EnvSpec = EnvSpec> {
   modes: readonly [string, ...string[]];
   modeHelp?: Readonly<Record<string, string>>;
   env: S;
+  /**
+   * Rules across variables, reported with the per-variable problems in one message (exit 78).
+   * Reads nothing but the values (and files they name); must not throw on values it needs
+   * being absent: after a per-variable problem it gets what did parse, and its findings about
+   * a variable that already failed are dropped.
+   */
+  checkEnv?(values: EnvValues<S>): CrossProblem[];
   create(ctx: ServiceContext<EnvValues<S>>): BaseService<EnvValues<S>>;
 }
 

@@ -36,4 +36,9 @@ export class EventQueue<T> {
       },
     };
   }
+
+  /** Everything queued, oldest first; the queue is left empty. */
+  drain(): T[] {
+    return this.items.splice(0);
+  }
 }

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
-import { defineEnv } from '../config/env.js';
-import { exitCodeOf } from '../exit-codes.js';
+import { defineEnv, type EnvValues } from '../config/env.js';
+import { duration } from '../config/env-types.js';
+import { ExitCode, exitCodeOf } from '../exit-codes.js';
 import type { HandledSignal } from '../pid1/signals.js';
 import type { RestartPolicy } from '../supervisor/process-spec.js';
 import type { SupervisedProcess } from '../supervisor/supervised-process.js';
@@ -17,15 +18,25 @@ export interface ExecOptions {
 /** Exit code when the command cannot be started at all, as shells report "command not found". */
 export const EXEC_SPAWN_FAILED = 127;
 
+export const execEnv = defineEnv({
+  EXEC_STOP_TIMEOUT: {
+    ...duration(),
+    default: '8s',
+    description:
+      'How long the command (and what it left in its process group) gets after the stop signal before SIGKILL. Keep it inside the orchestrator’s grace period (podman: 10 s).',
+  },
+});
+type ExecEnv = EnvValues<typeof execEnv>;
+
 /**
  * `node dist/main.js exec -- CMD`: the runtime as a drop-in init for any image, like
  * tini: signals forwarded, orphans reaped, the command's exit code passed on.
  */
-class ExecService extends BaseService<Record<string, never>> {
+class ExecService extends BaseService<ExecEnv> {
   private proc: SupervisedProcess | null = null;
 
   constructor(
-    ctx: ServiceContext<Record<string, never>>,
+    ctx: ServiceContext<ExecEnv>,
     private readonly options: ExecOptions,
   ) {
     super(ctx);
@@ -43,15 +54,16 @@ class ExecService extends BaseService<Record<string, never>> {
       args,
       restart: this.options.restart,
       output: this.options.output,
-      stopTimeoutMs: 10_000,
+      stopTimeoutMs: this.config.EXEC_STOP_TIMEOUT,
     });
     this.proc = proc;
     proc.on('exit', (exit) => {
-      if (!exit.willRestart && proc.state !== 'stopping') {
-        this.finish(
-          exit.code === null && exit.signal === null ? EXEC_SPAWN_FAILED : exitCodeOf(exit.code, exit.signal),
-        );
-      }
+      if (exit.willRestart || proc.state === 'stopping') return;
+      // A restart policy that gave up is the supervisor's verdict, not the command's: exit 75
+      // (as for any critical process) tells "kept crashing" apart from "exited with 1".
+      if (exit.crashLoop) this.finish(ExitCode.criticalProcessFailed);
+      else if (exit.code === null && exit.signal === null) this.finish(EXEC_SPAWN_FAILED);
+      else this.finish(exitCodeOf(exit.code, exit.signal));
     });
     proc.start();
     return true;
@@ -73,6 +85,11 @@ class ExecService extends BaseService<Record<string, never>> {
     this.proc?.signal(signal);
   }
 
+  /** Like tini: every signal reaches the command, a second one during the stop too. */
+  override onSignalWhileStopping(signal: HandledSignal): void {
+    this.proc?.signal(signal);
+  }
+
   override exitCodeAfterStop(): number {
     // Stopped between restarts (in backoff): nothing was running, so the stop itself succeeded.
     const exit = this.proc?.lastExit;
@@ -80,12 +97,12 @@ class ExecService extends BaseService<Record<string, never>> {
   }
 }
 
-export function execDefinition(options: ExecOptions): ServiceDefinition<Record<string, never>> {
+export function execDefinition(options: ExecOptions): ServiceDefinition<typeof execEnv> {
   return defineService({
     name: 'exec',
     summary: 'supervise any command as init: signals, reaping, restart policy, exit code',
     modes: ['exec'],
-    env: defineEnv({}),
+    env: execEnv,
     create: (ctx) => new ExecService(ctx, options),
   });
 }

@@ -2,7 +2,16 @@ import { dirname, join } from 'node:path';
 import { requireReaper } from '@podserve/reaper';
 import { CommandRunner } from '../command.js';
 import { commonEnv, LOG_LEVELS } from '../config/common-env.js';
-import { type EnvProblem, type EnvSpec, formatProblems, loadEnv, redactedValues } from '../config/env.js';
+import {
+  type ConfigProblem,
+  type CrossProblem,
+  type EnvResult,
+  type EnvSpec,
+  type EnvValues,
+  formatProblems,
+  loadEnv,
+  redactedValues,
+} from '../config/env.js';
 import { oneOf } from '../config/env-types.js';
 import { errorMessage } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
@@ -72,14 +81,15 @@ export async function runService<S extends EnvSpec>(
       ? 'production'
       : 'development';
   const service = loadEnv(def.env, env, environment);
-  const problems: EnvProblem[] = [
+  const problems: ConfigProblem[] = [
     ...(common.ok ? [] : common.problems),
     ...(level.ok ? [] : level.problems),
     ...(service.ok ? [] : service.problems),
   ];
+  problems.push(...crossProblems(def, service, problems));
 
   const redactor = new Redactor();
-  if (service.ok) for (const s of service.secrets) redactor.add(s);
+  for (const s of service.secrets) redactor.add(s);
   const handle = await createLogger({
     service: def.name,
     level: common.ok ? (level.ok && level.values[levelVar]) || common.values.LOG_LEVEL : 'info',
@@ -116,7 +126,7 @@ export async function runService<S extends EnvSpec>(
   log.debug({ config: redactedValues(def.env, service.values), sources: service.sources }, 'configuration loaded');
 
   // 2. The service and its tools.
-  const commands = new CommandRunner(log, settings.logCommands);
+  const commands = new CommandRunner(log, settings.logCommands, (text) => redactor.scrub(text));
   const supervisor = new Supervisor(log, commands);
   const files: FileOps = dryRun ? new DryRunFileOps() : new RealFileOps(log, settings.logConfigs);
   const abort = new AbortController();
@@ -134,6 +144,7 @@ export async function runService<S extends EnvSpec>(
     signal: abort.signal,
     dryRun,
     healthChanged: () => healthChanges.notify(),
+    redact: (text) => redactor.scrub(text),
   });
 
   if (dryRun) return dryRunService(instance, files as DryRunFileOps, handle, options.outputDir);
@@ -161,10 +172,18 @@ async function liveRun(
   healthChanges: { notify: () => void },
 ): Promise<number> {
   const log = handle.logger;
+  // The main loop waits on a promise, which holds no handle: a service whose work is all
+  // timers and watchers that went quiet (a watch on a missing directory) would let Node
+  // exit 0 mid-run, "ready" to the last. An init runs until it decides to stop.
+  const keepAlive = setInterval(() => undefined, 2 ** 31 - 1);
   const events = new EventQueue<RunnerEvent>();
+  // Once the stop has begun the main loop takes no more events: later signals go straight
+  // to the service (a second SIGTERM must still reach a child that waits for it).
+  let whileStopping: ((signal: HandledSignal) => void) | null = null;
   const detachSignals = consumeSignals((signal) => {
     log.debug({ signal }, `received ${signal}`);
-    events.push({ type: 'signal', signal });
+    if (whileStopping) whileStopping(signal);
+    else events.push({ type: 'signal', signal });
   });
   supervisor.on('critical', (process) => events.push({ type: 'critical', process }));
   void service.finished.then((code) => events.push({ type: 'finished', code }));
@@ -269,6 +288,11 @@ async function liveRun(
   }
 
   // 5. Ordered graceful stop.
+  whileStopping = (signal) => {
+    log.info({ signal }, `${signal} received while stopping`);
+    service.onSignalWhileStopping(signal);
+  };
+  for (const event of events.drain()) if (event.type === 'signal') whileStopping(event.signal);
   await publisher.setPhase('stopping');
   if (stopSignal) log.info({ signal: stopSignal }, `${stopSignal}: stopping ${name}`);
   abort.abort();
@@ -284,8 +308,30 @@ async function liveRun(
   clearInterval(trimTimer);
   reaper.stop();
   await publisher.remove();
+  clearInterval(keepAlive);
   handle.flush();
   return exitCode;
+}
+
+/**
+ * The service's rules across variables, run even when some variable failed on its own so
+ * that one round of fixes is enough; a rule about a variable that already failed is dropped.
+ */
+function crossProblems<S extends EnvSpec>(
+  def: ServiceDefinition<S>,
+  service: EnvResult<S>,
+  found: readonly ConfigProblem[],
+): CrossProblem[] {
+  if (!def.checkEnv) return [];
+  const failed = new Set(found.flatMap((p) => ('variable' in p ? [p.variable.replace(/_FILE$/, '')] : [])));
+  try {
+    const values = (service.ok ? service.values : service.partial) as EnvValues<S>;
+    return def.checkEnv(values).filter((p) => !p.variables.some((v) => failed.has(v)));
+  } catch (err) {
+    // With every variable parsed a throwing rule is a bug; with some missing it could not run.
+    if (found.length === 0) throw err;
+    return [];
+  }
 }
 
 type StepOutcome = { kind: 'ok' } | { kind: 'failed' } | { kind: 'interrupted'; event: RunnerEvent };

@@ -43,7 +43,8 @@ export interface ProcessStatus {
 
 interface ProcessEvents {
   state: [ProcessState];
-  exit: [ExitInfo & { willRestart: boolean }];
+  /** crashLoop: it ended for good because it kept failing (not because its policy said so). */
+  exit: [ExitInfo & { willRestart: boolean; crashLoop: boolean }];
 }
 
 /** One child process and its restart policy: the unit the supervisor is made of. */
@@ -60,6 +61,8 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
   private restartTimer: NodeJS.Timeout | null = null;
   private stabilityTimer: NodeJS.Timeout | null = null;
   private exited: Promise<void> = Promise.resolve();
+  /** Settles once what the last leader left in its process group is gone. */
+  private swept: Promise<void> = Promise.resolve();
   private readonly log: Logger;
 
   constructor(
@@ -186,6 +189,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     const child = this.child;
     if (child === null || this.state === 'stopped' || this.state === 'exited' || this.state === 'failed') {
       if (this.state !== 'exited' && this.state !== 'failed') this.setState('stopped');
+      await this.swept;
       return;
     }
     const pid = child.pid;
@@ -244,6 +248,8 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     this.child = child;
     this.startedAt = Date.now();
     this.exited = child.exited.then((status) => {
+      // A stop ends the group itself; otherwise the leader's leftovers are swept here.
+      if (!this.stopRequested) this.swept = this.sweepGroup(child.pid);
       this.onExit(status.code, status.signal);
     });
     this.log.info({ pid: child.pid, argv: [spec.command, ...(spec.args ?? [])] }, `started (pid ${child.pid})`);
@@ -296,7 +302,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
 
     if (this.stopRequested) {
       this.log.info({ code, signal }, `stopped (${how})`);
-      this.emit('exit', { ...this.lastExit, willRestart: false });
+      this.emit('exit', { ...this.lastExit, willRestart: false, crashLoop: false });
       this.setState('stopped');
       return;
     }
@@ -309,7 +315,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
         `${how}; restart policy ${policy}: not restarting`,
       );
       this.reason = clean ? null : how;
-      this.emit('exit', { ...this.lastExit, willRestart: false });
+      this.emit('exit', { ...this.lastExit, willRestart: false, crashLoop: false });
       this.setState('exited');
       return;
     }
@@ -320,20 +326,46 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
       const window = this.spec.stabilityWindowMs ?? processDefaults.stabilityWindowMs;
       this.reason = `crash loop: ended ${this.consecutiveFailures} times in a row within ${window} ms of starting (last: ${how})`;
       this.log.error({ code, signal, restarts: this.restarts }, `failed: ${this.reason}`);
-      this.emit('exit', { ...this.lastExit, willRestart: false });
+      this.emit('exit', { ...this.lastExit, willRestart: false, crashLoop: true });
       this.setState('failed');
       return;
     }
     const delay = backoffDelay(this.consecutiveFailures, this.spec.backoff);
     this.reason = `${how}; restarting in ${delay} ms (failure ${this.consecutiveFailures} of ${limit})`;
     this.log.warn({ code, signal, uptimeMs, delayMs: delay, failures: this.consecutiveFailures }, this.reason);
-    this.emit('exit', { ...this.lastExit, willRestart: true });
+    this.emit('exit', { ...this.lastExit, willRestart: true, crashLoop: false });
     this.setState('backoff');
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
-      this.restarts += 1;
-      this.spawnChild();
+      // The old instance's leftovers (a worker still holding the port) go before the new one starts.
+      void this.swept.then(() => {
+        if (this.stopRequested || this.state !== 'backoff') return;
+        this.restarts += 1;
+        this.spawnChild();
+      });
     }, delay);
+  }
+
+  /**
+   * The leader has exited on its own, but what it started may still hold its process group
+   * (`sh -c 'daemon & exit 0'`): like `tini -g` and dumb-init, end them with the stop signal
+   * and SIGKILL after the stop timeout, so nothing outlives the process it belonged to.
+   */
+  private async sweepGroup(pgid: number): Promise<void> {
+    if (!groupAlive(pgid)) return;
+    const signal = this.spec.stopSignal ?? processDefaults.stopSignal;
+    const timeoutMs = this.spec.stopTimeoutMs ?? processDefaults.stopTimeoutMs;
+    this.log.info(
+      { pgid, signal, timeoutMs },
+      `the process exited but left others in its group; sending them ${signal}`,
+    );
+    killGroup(pgid, signal);
+    const deadline = Date.now() + timeoutMs;
+    while (groupAlive(pgid) && Date.now() < deadline) await sleep(25);
+    if (groupAlive(pgid)) {
+      this.log.warn({ pgid, timeoutMs }, `its group did not end within ${timeoutMs} ms; sending SIGKILL`);
+      killGroup(pgid, 'SIGKILL');
+    }
   }
 
   private setState(state: ProcessState): void {

@@ -105,6 +105,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
   }
 
+  /** Sends `signal` to the main process of every process that is running; returns how many got it. */
+  signalAll(signal: NodeJS.Signals): number {
+    return this.list().filter((p) => p.signal(signal)).length;
+  }
+
   async reloadAll(): Promise<boolean> {
     const results = await Promise.all(this.list().map((p) => p.reload()));
     return results.every(Boolean);

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { Redactor } from './redactor.js';
+
+const secret = 'c3VwZXJzZWNyZXR2YWx1ZTEyMw==';
+
+describe('Redactor.scrubDeep', () => {
+  const redactor = new Redactor();
+  redactor.add(secret);
+
+  it('keeps Dates as Dates (they serialise as ISO strings, not {})', () => {
+    const notAfter = new Date('2027-03-02T10:28:12.000Z');
+    const out = redactor.scrubDeep({ notAfter, nested: { retryAt: notAfter }, list: [notAfter] });
+    expect(out.notAfter).toBe(notAfter);
+    expect(JSON.parse(JSON.stringify(out))).toEqual({
+      notAfter: '2027-03-02T10:28:12.000Z',
+      nested: { retryAt: '2027-03-02T10:28:12.000Z' },
+      list: ['2027-03-02T10:28:12.000Z'],
+    });
+  });
+
+  it('scrubs strings, nested objects, toJSON output and errors, keeping an error an error', () => {
+    const err = Object.assign(new TypeError(`key ${secret} refused`), { stderr: `echo ${secret}` });
+    const out = redactor.scrubDeep({
+      msg: `with ${secret}`,
+      deep: { deeper: { list: [secret] } },
+      url: new URL(`https://example.test/?k=${encodeURIComponent('x')}&s=${secret}`),
+      err,
+    });
+    expect(JSON.stringify(out)).not.toContain(secret);
+    expect(out.err).toBeInstanceOf(TypeError);
+    expect(out.err.message).toBe('key [REDACTED] refused');
+    expect(out.err.stack).not.toContain(secret);
+    expect((out.err as unknown as { stderr: string }).stderr).toBe('echo [REDACTED]');
+    expect(err.message).toContain(secret); // the caller's object is not mutated
+  });
+
+  it('redacts secrets of any length it is given (the env loader refuses short ones)', () => {
+    const r = new Redactor();
+    r.add('abc');
+    expect(r.scrub('xabcx')).toBe('x[REDACTED]x');
+  });
+});
