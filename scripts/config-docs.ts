@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { commonEnv, envMarkdown, exitCodeTable } from '@podserve/runtime';
+import { commonEnv, envMarkdown, execEnv, exitCodeTable, MIN_SECRET_LENGTH } from '@podserve/runtime';
 import { services } from '../packages/cli/src/services.js';
 
 const readme = join(import.meta.dirname, '..', 'README.md');
@@ -19,6 +19,13 @@ const sections = [
   '',
   '`<SERVICE>_LOG_LEVEL` (e.g. `CERTIFICATES_LOG_LEVEL`) overrides `LOG_LEVEL` for one service. Any variable',
   'can also be read from a file with `<NAME>_FILE`, which is how secrets come from a Kubernetes Secret volume.',
+  'A variable set to an empty value is an error naming it (`DOMAIN=` never means "use the default"), except',
+  'for those whose default reads "(unset)": for them, empty means unset. Secrets must have at least',
+  `${MIN_SECRET_LENGTH} characters; every problem of a run, per variable and across variables, is reported in one message (exit 78).`,
+  '',
+  '### `exec`: supervise any command as init',
+  '',
+  envMarkdown(execEnv),
 ];
 for (const entry of services) {
   const definition = await entry.load();

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,14 @@ import { runService, sandbox, waitFor } from './helpers.js';
 
 const have = (bin: string) => ['/usr/sbin', '/usr/bin', '/sbin', '/bin'].some((d) => existsSync(join(d, bin)));
 const available = have('named') && have('nsupdate');
+
+/** Every file below `dir` (logs included) whose bytes contain `text`. */
+function filesContaining(dir: string, text: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name))
+    .filter((path) => readFileSync(path).includes(text));
+}
 
 interface Bind {
   port: number;
@@ -109,6 +117,7 @@ describe.runIf(available)('certificates: DNS-01 through RFC 2136 (BIND + nsupdat
   });
 
   it('a wrong TSIG secret is a clear error naming the DNS update', async () => {
+    const secret = randomBytes(32).toString('base64');
     const b = await sandbox({
       CERT_ISSUER: 'acme',
       LE_EMAIL: 'admin@example.test',
@@ -117,12 +126,27 @@ describe.runIf(available)('certificates: DNS-01 through RFC 2136 (BIND + nsupdat
       ACME_CHALLENGE: 'dns-01',
       ACME_DNS_SERVER: `127.0.0.1:${bind.port}`,
       ACME_TSIG_KEY_NAME: 'acme-key',
-      ACME_TSIG_SECRET: randomBytes(32).toString('base64'),
+      ACME_TSIG_SECRET: secret,
     });
     try {
       const run = await runService(b.env);
       expect(run.code).not.toBe(0);
       expect(run.output).toMatch(/DNS-01 update \(add _acme-challenge\.example\.test\. at 127\.0\.0\.1:\d+\) failed/);
+      // The failure is persisted for the backoff, privately and without the secret.
+      expect(statSync(join(b.certPath, 'state')).mode & 0o777).toBe(0o700);
+      expect(statSync(join(b.certPath, 'state', 'renewal.json')).mode & 0o777).toBe(0o600);
+      expect(JSON.parse(readFileSync(join(b.certPath, 'state', 'renewal.json'), 'utf8')).lastError).toMatch(/DNS-01/);
+      expect(filesContaining(b.dir, secret)).toEqual([]);
+      expect(run.output).not.toContain(secret);
+
+      // An unreachable server, as in the issue's report: still nothing holds the secret.
+      const unreachable = await runService({ ...b.env, ACME_DNS_SERVER: '127.0.0.1:1', ACME_TIMEOUT: '2s' }, [
+        '--mode',
+        'renew',
+      ]);
+      expect(unreachable.code).not.toBe(0);
+      expect(filesContaining(b.dir, secret)).toEqual([]);
+      expect(unreachable.output).not.toContain(secret);
     } finally {
       await b.cleanup();
     }

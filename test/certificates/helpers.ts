@@ -1,4 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -149,4 +151,24 @@ export async function waitFor<T>(
       throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Every path with its type, mode and content hash: "nothing changed" means this is equal. */
+export function snapshot(root: string): string[] {
+  if (!existsSync(root)) return ['<absent>'];
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      const st = lstatSync(path);
+      if (st.isSymbolicLink()) out.push(`${path} -> ${readlinkSync(path)}`);
+      else if (st.isDirectory()) {
+        out.push(`${path}/ ${st.mode.toString(8)}`);
+        walk(path);
+      } else
+        out.push(`${path} ${st.mode.toString(8)} ${createHash('sha256').update(readFileSync(path)).digest('hex')}`);
+    }
+  };
+  walk(root);
+  return out;
 }

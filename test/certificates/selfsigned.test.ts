@@ -1,13 +1,22 @@
 import { execFileSync } from 'node:child_process';
-import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { readCertificatePair } from '@podserve/certificates';
 import forge from 'node-forge';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openssl, publicKeyDigest, runService, type Sandbox, sandbox, startService, waitFor } from './helpers.js';
+import {
+  openssl,
+  publicKeyDigest,
+  runService,
+  type Sandbox,
+  sandbox,
+  snapshot,
+  startService,
+  waitFor,
+} from './helpers.js';
 
 const boxes: Sandbox[] = [];
 async function box(extra: Record<string, string> = {}): Promise<Sandbox> {
@@ -22,26 +31,6 @@ afterEach(async () => {
 const mode = (path: string) => statSync(path).mode & 0o777;
 const current = (certPath: string) => readlinkSync(join(certPath, 'current'));
 const fingerprint = (path: string) => new X509Certificate(readFileSync(path)).fingerprint256;
-
-/** Every path with its type, mode and content hash: "nothing changed" means this is equal. */
-function snapshot(root: string): string[] {
-  if (!existsSync(root)) return ['<absent>'];
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      const path = join(dir, name);
-      const st = lstatSync(path);
-      if (st.isSymbolicLink()) out.push(`${path} -> ${readlinkSync(path)}`);
-      else if (st.isDirectory()) {
-        out.push(`${path}/ ${st.mode.toString(8)}`);
-        walk(path);
-      } else
-        out.push(`${path} ${st.mode.toString(8)} ${createHash('sha256').update(readFileSync(path)).digest('hex')}`);
-    }
-  };
-  walk(root);
-  return out;
-}
 
 const isRoot = process.getuid?.() === 0;
 

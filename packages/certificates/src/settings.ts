@@ -101,8 +101,12 @@ export function deriveSettings(env: CertificatesEnv): SettingsResult {
     if (!env.LE_EMAIL)
       problem(['LE_EMAIL', 'CERT_ISSUER'], 'LE_EMAIL is required with CERT_ISSUER=acme (the ACME account contact)');
     if (wildcards.length > 0 && env.ACME_CHALLENGE !== 'dns-01') {
+      const where = [
+        ...(env.DOMAIN?.startsWith('*.') ? ['DOMAIN'] : []),
+        ...(env.CERT_SANS?.some((n) => n.startsWith('*.')) ? ['CERT_SANS'] : []),
+      ];
       problem(
-        ['DOMAIN', 'CERT_SANS', 'ACME_CHALLENGE'],
+        [...where, 'ACME_CHALLENGE'],
         `wildcard names (${wildcards.join(', ')}) need ACME_CHALLENGE=dns-01 (now ${env.ACME_CHALLENGE})`,
       );
     }

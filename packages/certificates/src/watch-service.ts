@@ -37,6 +37,7 @@ class CertWatchService extends BaseService<EnvValues<typeof certWatchEnv>> {
       onWaiting: (reason) => {
         this.waitingFor = reason;
         this.log.info({ certPath }, `waiting for CERT_PATH: ${reason}`);
+        this.ctx.healthChanged();
       },
     });
     // Readiness-gated: the service is "starting" until CERT_PATH exists and is watched.

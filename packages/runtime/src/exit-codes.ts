@@ -25,11 +25,18 @@ export type ExitCodeName = keyof typeof ExitCode;
 export const exitCodeTable: ReadonlyArray<{ code: number; meaning: string }> = [
   { code: ExitCode.ok, meaning: 'success (one-shot mode finished, or graceful stop)' },
   { code: ExitCode.usage, meaning: 'bad command line: unknown service, mode or flag' },
-  { code: ExitCode.config, meaning: 'invalid environment; nothing was written' },
+  {
+    code: ExitCode.config,
+    meaning: 'invalid environment (a variable, or a rule across variables); nothing was written',
+  },
   { code: ExitCode.start, meaning: 'startProcesses() failed' },
   { code: ExitCode.internal, meaning: 'internal error (a bug: please report it with the log)' },
   { code: ExitCode.configure, meaning: 'validate() or configure() failed' },
-  { code: ExitCode.criticalProcessFailed, meaning: 'a critical supervised process failed (crash loop)' },
+  {
+    code: ExitCode.criticalProcessFailed,
+    meaning: 'a critical supervised process failed (crash loop); exec: its command crash-looped',
+  },
+  { code: 127, meaning: 'exec: the command could not be started' },
   { code: 128, meaning: '128+N: exec mode, the command was ended by signal N' },
 ];
 

@@ -35,7 +35,7 @@ export {
   type ServiceContext,
   type ServiceDefinition,
 } from './service/base-service.js';
-export { EXEC_SPAWN_FAILED, type ExecOptions, execDefinition } from './service/exec-service.js';
+export { EXEC_SPAWN_FAILED, type ExecOptions, execDefinition, execEnv } from './service/exec-service.js';
 export { type RunOptions, runService } from './service/runner.js';
 export { backoffDelay } from './supervisor/backoff.js';
 export type { ProcessSpec, ReadinessCheck, RestartPolicy } from './supervisor/process-spec.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
  *   accounts/<directory-hash>/account.key (0600), account.json
  *   ca/ca.key (0600), ca/ca.pem          the self-signed issuer, reused across runs
  *   quarantine/<timestamp>/              material that was moved aside, never deleted
- *   state/renewal.json                   failure count and next attempt, survives restarts
+ *   state/renewal.json                   failure count and next attempt, survives restarts (0600, in 0700)
  *   .lock                                held while one instance issues
  *   renew-now                            created by anyone: a running cron instance renews
  */

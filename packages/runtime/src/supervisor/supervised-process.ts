@@ -365,6 +365,9 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     if (groupAlive(pgid)) {
       this.log.warn({ pgid, timeoutMs }, `its group did not end within ${timeoutMs} ms; sending SIGKILL`);
       killGroup(pgid, 'SIGKILL');
+      // Until the orphan reaper has collected them: an init that exits now would leave zombies.
+      const reaped = Date.now() + KILLED_REAP_WAIT_MS;
+      while (groupAlive(pgid) && Date.now() < reaped) await sleep(10);
     }
   }
 
@@ -396,6 +399,9 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     this.stabilityTimer = null;
   }
 }
+
+/** How long a sweep waits after SIGKILL for the killed processes to be reaped. */
+const KILLED_REAP_WAIT_MS = 1_000;
 
 /** How long a stop waits for a stopped process's last output when its deadline has passed. */
 const STOP_OUTPUT_GRACE_MS = 250;

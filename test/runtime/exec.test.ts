@@ -1,0 +1,120 @@
+// exec and cert-watch as a careless user meets them (issue #8): leftovers, second signals,
+// --help, a volume that is not there yet.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { alive, distMain, isolatedEnv, runToEnd, start, tempDir } from '../support/processes.js';
+
+const dirs: Array<ReturnType<typeof tempDir>> = [];
+function sandboxEnv(): { dir: string; env: NodeJS.ProcessEnv } {
+  const d = tempDir('podserve-exec-');
+  dirs.push(d);
+  return { dir: d.path, env: isolatedEnv(d.path) };
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) d.cleanup();
+});
+
+const pidsStarted: number[] = [];
+afterEach(() => {
+  for (const pid of pidsStarted.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+});
+
+async function gone(pid: number, timeoutMs = 2_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  return !alive(pid);
+}
+
+describe('exec', () => {
+  it('ends what the command left in its process group when the command exits', async () => {
+    const { env } = sandboxEnv();
+    // The background child prints its pid, so the test can look for exactly that process.
+    const result = await runToEnd(
+      ['node', distMain, 'exec', '--', 'sh', '-c', 'sleep 301 & echo "bg=$!"; exit 0'],
+      env,
+    );
+    const pid = Number(/bg=(\d+)/.exec(result.stdout)?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    pidsStarted.push(pid);
+    expect(result.code).toBe(0);
+    expect(alive(pid)).toBe(false);
+    expect(result.stdout).toContain('the process exited but left others in its group; sending them SIGTERM');
+  });
+
+  it('SIGKILLs leftovers that ignore the stop signal once EXEC_STOP_TIMEOUT has passed', async () => {
+    const { env } = sandboxEnv();
+    const started = Date.now();
+    const result = await runToEnd(
+      ['node', distMain, 'exec', '--', 'sh', '-c', `sh -c 'trap "" TERM; sleep 300' & echo "bg=$!"; exit 0`],
+      { ...env, EXEC_STOP_TIMEOUT: '1s' },
+    );
+    const pid = Number(/bg=(\d+)/.exec(result.stdout)?.[1]);
+    pidsStarted.push(pid);
+    expect(result.code).toBe(0);
+    expect(Date.now() - started).toBeGreaterThan(900);
+    // Killed before the runtime exited; its zombie is then reaped by whoever inherits it.
+    expect(await gone(pid)).toBe(true);
+    expect(result.stdout).toContain('its group did not end within 1000 ms; sending SIGKILL');
+  });
+
+  it('passes on a second signal during the stop: SIGINT, then SIGTERM to a TERM-trapping child → exit 0 at once', async () => {
+    const { env } = sandboxEnv();
+    const run = start(
+      ['node', distMain, 'exec', '--', 'sh', '-c', 'trap "" INT; trap "exit 0" TERM; while :; do sleep .1; done'],
+      env,
+    );
+    await run.waitFor((r) => r.stdout().includes('exec ready'), 10_000, 'exec to be ready');
+    const pid = run.child.pid as number;
+    process.kill(pid, 'SIGINT');
+    await run.waitFor((r) => r.stdout().includes('stopping with SIGINT'), 5_000, 'the stop to begin');
+    const sent = Date.now();
+    process.kill(pid, 'SIGTERM');
+    const exit = await run.exited;
+    expect(exit.code).toBe(0);
+    expect(Date.now() - sent).toBeLessThan(2_000);
+    expect(run.stdout()).toContain('SIGTERM received while stopping');
+  });
+
+  it.each([['exec'], ['health']])('%s --help prints its usage and exits 0', async (command) => {
+    const result = await runToEnd(['node', distMain, command, '--help'], { PODSERVE_RUN_DIR: '/nonexistent' });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`^${command}: `));
+    expect(result.stdout).toContain(`Usage: node dist/main.js ${command}`);
+  });
+});
+
+describe('cert-watch', () => {
+  it('waits for a CERT_PATH that does not exist yet instead of exiting, and its status never claims ready', async () => {
+    const { dir, env } = sandboxEnv();
+    const certPath = join(dir, 'certs-later');
+    const run = start(['node', distMain, 'cert-watch'], { ...env, CERT_PATH: certPath });
+    await run.waitFor((r) => r.stdout().includes('waiting for CERT_PATH'), 5_000, 'the waiting line');
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(run.child.exitCode).toBeNull();
+    const statusFile = join(dir, 'run', 'cert-watch.json');
+    const status = JSON.parse(readFileSync(statusFile, 'utf8'));
+    expect(status.readiness.ok).toBe(false);
+    expect(JSON.stringify(status.readiness)).toContain(`${certPath} does not exist yet`);
+
+    // The volume appears (empty): the watch starts; still not ready without a pair.
+    mkdirSync(certPath);
+    await run.waitFor((r) => r.stdout().includes('no certificate published yet; waiting for one'), 5_000, 'the watch');
+    process.kill(run.child.pid as number, 'SIGTERM');
+    expect((await run.exited).code).toBe(0);
+    expect(existsSync(statusFile)).toBe(false);
+  });
+
+  it('removes its status file even when the process is ended by a crash', async () => {
+    const { dir, env } = sandboxEnv();
+    const statusFile = join(dir, 'run', 'exec.json');
+    // An uncaught error in PID 1 is simulated by NODE_OPTIONS loading a module that throws later.
+    const crash = join(dir, 'crash.cjs');
+    writeFileSync(crash, "setTimeout(() => { throw new Error('boom'); }, 1500);\n");
+    const run = start(['node', distMain, 'exec', '--', 'sleep', '30'], { ...env, NODE_OPTIONS: `--require ${crash}` });
+    await run.waitFor(() => existsSync(statusFile), 5_000, 'the status file');
+    const exit = await run.exited;
+    expect(exit.code).not.toBe(0);
+    expect(existsSync(statusFile)).toBe(false);
+  });
+});
