@@ -63,7 +63,7 @@ export class CertificatesService extends BaseService<CertificatesEnv> {
       const detail =
         err instanceof PodServeError
           ? err.message
-          : `${errnoHint(errCode(err)).slice(2) || 'it failed'} (${(err as Error).message})`;
+          : `${errnoHint(errCode(err), 'it').slice(2) || 'it failed'} (${(err as Error).message})`;
       this.log.error(
         { certPath: layout.root, code: errCode(err) },
         `CERT_PATH ${layout.root} cannot be prepared: ${detail}; nothing was published`,
@@ -81,7 +81,7 @@ export class CertificatesService extends BaseService<CertificatesEnv> {
     } catch (err) {
       this.log.error(
         { certPath: layout.root, code: errCode(err) },
-        `CERT_PATH ${layout.root} is not writable${errnoHint(errCode(err))}; nothing was published (${(err as Error).message})`,
+        `CERT_PATH ${layout.root} is not writable${errnoHint(errCode(err), 'it')}; nothing was published (${(err as Error).message})`,
       );
       return false;
     }

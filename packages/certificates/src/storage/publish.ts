@@ -236,7 +236,7 @@ export class Publisher {
 
   private failure(err: unknown, what: string, previous: string | undefined): PublishError {
     const code = errCode(err);
-    const hint = errnoHint(code).replace(/^: /, ': on the CERT_PATH volume, ');
+    const hint = errnoHint(code, 'the CERT_PATH volume');
     const kept = previous ? `generation ${previous} stays current` : 'nothing was published before';
     return new PublishError(`publishing failed while ${what}${hint} (${(err as Error).message}); ${kept}`, code);
   }
