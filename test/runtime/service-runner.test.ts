@@ -243,7 +243,9 @@ describe('logging', () => {
       FIXTURE_PROCESSES: processes({
         name: 'leaky',
         command: 'sh',
-        args: ['-c', 'echo "my token is $FIXTURE_API_TOKEN"; exec sleep 1000'],
+        // Declared for this child on purpose: what it prints is still scrubbed.
+        env: { TOKEN: secret },
+        args: ['-c', 'echo "my token is $TOKEN"; exec sleep 1000'],
       }),
     });
     // The child's own line (the config dump at debug level quotes the command too).
@@ -258,6 +260,35 @@ describe('logging', () => {
     const file = readFileSync(join(dir.path, 'logs', 'fixture', 'fixture.log'), 'utf8');
     expect(file).toContain('my token is [REDACTED]');
     expect(file).not.toContain(secret);
+  });
+
+  it("gives children an explicit environment: the basics and what they declare, never the runtime's variables or secrets", async () => {
+    const secret = 'tok-1a2b3c4d5e6f';
+    const run = start(fixture, {
+      ...env,
+      FIXTURE_API_TOKEN: secret,
+      TZ: 'Europe/Paris',
+      FIXTURE_PROCESSES: processes({
+        name: 'envdump',
+        command: 'sh',
+        env: { DECLARED: 'yes' },
+        args: ['-c', 'env | sed "s/^/env: /"; exec sleep 1000'],
+      }),
+    });
+    await run.waitFor((r) => r.records().some((rec) => rec.msg === 'env: DECLARED=yes'), 20_000, 'the env dump');
+    run.child.kill('SIGTERM');
+    await run.exited;
+    const names = run
+      .records()
+      .filter((r) => r.proc === 'envdump' && String(r.msg).startsWith('env: '))
+      .map((r) => String(r.msg).slice(5).split('=')[0] ?? '');
+    expect(names).toContain('PATH');
+    expect(names).toContain('TZ');
+    // sh itself adds PWD (and may add OLDPWD/SHLVL); nothing else may come from the runtime.
+    expect(
+      names.filter((n) => !['PATH', 'TZ', 'HOME', 'LANG', 'LC_ALL', 'PWD', 'OLDPWD', 'SHLVL', 'DECLARED'].includes(n)),
+    ).toEqual([]);
+    expect(run.stdout()).not.toContain(secret);
   });
 
   it('falls back to stdout with one warning when the log dir is not writable', async () => {

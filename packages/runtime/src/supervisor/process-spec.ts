@@ -17,15 +17,30 @@ export interface BackoffOptions {
   jitter?: number;
 }
 
+/**
+ * How to tell a process something (stop, reload): a signal to its main process (the default
+ * target, for daemons that coordinate their own workers) or to its whole process group, or
+ * a command (`apache2ctl -k graceful-stop`).
+ */
+export type SignalAction = { signal: NodeJS.Signals; target?: 'main' | 'group' } | { command: readonly string[] };
+
 /** Everything the supervisor needs to run, watch, restart, reload and stop one process. */
 export interface ProcessSpec {
   name: string;
   command: string;
   args?: readonly string[];
-  /** Added to the runtime's own environment (which children inherit). */
+  /**
+   * The child's environment beyond PATH, LANG, TZ and HOME (see child-environment.ts): the
+   * runtime's own variables and secrets never reach a child unless declared here.
+   */
   env?: Readonly<Record<string, string>>;
+  /** exec only: pass the runtime's environment through, less PodServe's own variables. */
+  inheritEnvironment?: boolean;
   cwd?: string;
-  /** User and group names (or ids) to run as; the daemon's own privilege drop is usually better. */
+  /**
+   * User and group names (or ids) to run as, with the user's supplementary groups from the
+   * group database (initgroups); the daemon's own privilege drop is usually better.
+   */
   user?: string | number;
   group?: string | number;
   /** Default on-failure. */
@@ -37,14 +52,26 @@ export interface ProcessSpec {
   crashLoopLimit?: number;
   /** When this process fails for good, the whole service (and so the container) ends. Default false. */
   critical?: boolean;
-  /** Default SIGTERM. */
+  /** A failed non-critical process is started again this long after its crash loop. Default 5 min; 0: never. */
+  failedRetryMs?: number;
+  /** Shorthand for `stop: { signal }`. Default SIGTERM. */
   stopSignal?: NodeJS.Signals;
+  /** How to stop it; wins over stopSignal. Default: SIGTERM to the main process. */
+  stop?: SignalAction;
   /** After this long, SIGKILL goes to the whole process group. Default 8 s (inside podman's 10 s). */
   stopTimeoutMs?: number;
   /** How to make the process re-read its config; without it, reload restarts the process. */
-  reload?: { signal: NodeJS.Signals } | { command: readonly string[] };
-  /** How to tell the process is ready; without it, it counts as ready as soon as it is spawned. */
+  reload?: SignalAction;
+  /**
+   * How to tell the process is ready; without it, it counts as ready as soon as it is spawned.
+   * The check keeps running every `healthIntervalMs` after start: `healthFailures` failures
+   * in a row make the process unhealthy (the service not ready) until it passes again.
+   */
   readiness?: ReadinessCheck & { intervalMs?: number };
+  /** Default 10 s; 0: the readiness check runs at start only. */
+  healthIntervalMs?: number;
+  /** Default 3. */
+  healthFailures?: number;
   /** A start not ready within this long is killed and counts as a failure. Default 60 s. */
   startTimeoutMs?: number;
   /** Names of processes that must be ready before this one starts. */
@@ -58,9 +85,23 @@ export const processDefaults = {
   stabilityWindowMs: 10_000,
   crashLoopLimit: 5,
   critical: false,
+  failedRetryMs: 300_000,
   stopSignal: 'SIGTERM' as NodeJS.Signals,
   stopTimeoutMs: 8_000,
   startTimeoutMs: 60_000,
   readinessIntervalMs: 250,
+  healthIntervalMs: 10_000,
+  healthFailures: 3,
   output: 'log' as const,
 };
+
+/** The declared stop action, the stopSignal shorthand folded in. */
+export function stopAction(spec: ProcessSpec): SignalAction {
+  return spec.stop ?? { signal: spec.stopSignal ?? processDefaults.stopSignal };
+}
+
+/** The signal a stop sends (for a stop command: what follows if the command fails). */
+export function stopSignalOf(spec: ProcessSpec): NodeJS.Signals {
+  const action = stopAction(spec);
+  return 'signal' in action ? action.signal : (spec.stopSignal ?? processDefaults.stopSignal);
+}

@@ -5,14 +5,19 @@ import { resolveGid, resolveUid } from '../files/users.js';
 import type { Logger } from '../logging/logger.js';
 import { type Child, spawnChild } from '../process/spawn.js';
 import { backoffDelay } from './backoff.js';
+import { childEnvironment } from './child-environment.js';
+import { HealthMonitor } from './health-monitor.js';
 import { LineSplitter } from './line-splitter.js';
-import { type ProcessSpec, processDefaults } from './process-spec.js';
+import { killGroup, killOne, settlesWithin, sleep } from './process-group.js';
+import { type ProcessSpec, processDefaults, type SignalAction, stopAction, stopSignalOf } from './process-spec.js';
 import { checkReady, describeCheck } from './readiness-check.js';
+import { stopWithEscalation, sweepGroup } from './stop-escalation.js';
 
 /**
  * pending → starting → running ⇄ backoff → … ; stopping → stopped.
- * exited: ended and its restart policy says not to restart. failed: crash loop,
- * or a dependency failed, so it was never started.
+ * exited: ended and its restart policy says not to restart. failed: crash loop (retried
+ * slowly unless critical), or a dependency failed, so it was never started. Any state can
+ * be started again on request (`ctl start`), except once the service is shutting down.
  */
 export type ProcessState =
   | 'pending'
@@ -37,32 +42,52 @@ export interface ProcessStatus {
   pid: number | null;
   restarts: number;
   critical: boolean;
+  /** False while its health check keeps failing after start. */
+  healthy: boolean;
   lastExit: ExitInfo | null;
   reason: string | null;
 }
 
 interface ProcessEvents {
   state: [ProcessState];
+  /** Something in status() changed that is not a state (health). */
+  change: [];
   /** crashLoop: it ended for good because it kept failing (not because its policy said so). */
   exit: [ExitInfo & { willRestart: boolean; crashLoop: boolean }];
 }
 
-/** One child process and its restart policy: the unit the supervisor is made of. */
+/** How long a stop waits for a stopped process's last output when its deadline has passed. */
+const STOP_OUTPUT_GRACE_MS = 250;
+
+/**
+ * One child process: its state machine, restart policy and the requests an operator can
+ * make (start, stop, restart, reload). Requests are serialised, so a reload that restarts
+ * the process can never interleave with a stop; once the service is shutting down
+ * (`stop()`), nothing starts it again. Stop escalation and health polling live in
+ * stop-escalation.ts and health-monitor.ts.
+ */
 export class SupervisedProcess extends EventEmitter<ProcessEvents> {
   state: ProcessState = 'pending';
   restarts = 0;
   lastExit: ExitInfo | null = null;
   reason: string | null = null;
+  healthy = true;
 
   private child: Child | null = null;
   private startedAt = 0;
   private consecutiveFailures = 0;
+  /** The running instance is being stopped on purpose: its exit is not a failure. */
   private stopRequested = false;
+  /** The service is shutting down: nothing may start this process again. */
+  private retired = false;
   private restartTimer: NodeJS.Timeout | null = null;
   private stabilityTimer: NodeJS.Timeout | null = null;
   private exited: Promise<void> = Promise.resolve();
-  /** Settles once what the last leader left in its process group is gone. */
+  /** Settles once what the last main process left in its group is gone. */
   private swept: Promise<void> = Promise.resolve();
+  /** Operator requests and reloads, one at a time. */
+  private requests: Promise<unknown> = Promise.resolve();
+  private readonly health: HealthMonitor | null;
   private readonly log: Logger;
 
   constructor(
@@ -72,6 +97,23 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
   ) {
     super();
     this.log = logger.child({ proc: spec.name });
+    const check = spec.readiness;
+    this.health = check
+      ? new HealthMonitor(
+          check,
+          commands,
+          this.log,
+          {
+            intervalMs: spec.healthIntervalMs ?? processDefaults.healthIntervalMs,
+            failures: spec.healthFailures ?? processDefaults.healthFailures,
+          },
+          (healthy, reason) => {
+            this.healthy = healthy;
+            if (this.state === 'running') this.reason = reason;
+            this.emit('change');
+          },
+        )
+      : null;
   }
 
   get pid(): number | null {
@@ -89,12 +131,13 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
       pid: this.pid,
       restarts: this.restarts,
       critical: this.critical,
+      healthy: this.healthy,
       lastExit: this.lastExit,
       reason: this.reason,
     };
   }
 
-  /** Spawns the process (once); restarts are then driven by its own policy. */
+  /** The first start, by the supervisor's start order; later ones go through startOnRequest(). */
   start(): void {
     if (this.state !== 'pending') return;
     this.spawnChild();
@@ -104,6 +147,30 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
   fail(reason: string): void {
     this.reason = reason;
     this.setState('failed');
+  }
+
+  /** Starts it from any state but running (failed included), with a clean failure count. */
+  startOnRequest(): Promise<boolean> {
+    return this.request(async () => {
+      if (this.retired) return false;
+      if (this.state === 'running' || this.state === 'starting') return this.waitReady();
+      await this.stopInstance({ final: false });
+      return this.respawn('started on request');
+    });
+  }
+
+  /** Stops it and keeps it stopped (no restart policy, no slow retry) until started again. */
+  stopOnRequest(): Promise<void> {
+    return this.request(() => this.stopInstance({ final: false }));
+  }
+
+  /** Stop, then start: resolves true once it is ready again. */
+  restartOnRequest(): Promise<boolean> {
+    return this.request(async () => {
+      if (this.retired) return false;
+      await this.stopInstance({ final: false });
+      return this.respawn('restarted on request');
+    });
   }
 
   /**
@@ -142,84 +209,120 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     }
   }
 
-  /** Sends a signal to the process (not its group): how a daemon's master is told to reload. */
+  /** Sends a signal to the main process (not its group): how a daemon's master is told things. */
   signal(sig: NodeJS.Signals): boolean {
     const pid = this.pid;
     if (pid === null || this.child?.exitStatus !== null) return false;
-    try {
-      process.kill(pid, sig);
-      return true;
-    } catch {
-      return false;
-    }
+    return killOne(pid, sig);
   }
 
-  async reload(): Promise<boolean> {
-    const how = this.spec.reload;
-    if (this.state !== 'running' && this.state !== 'starting') {
-      this.log.debug({ state: this.state }, 'reload skipped: not running');
-      return this.state === 'exited';
-    }
-    if (how === undefined) {
-      this.log.info('reload: no reload method declared, restarting');
-      await this.stop();
-      this.stopRequested = false;
-      this.state = 'pending';
-      this.start();
-      return this.waitReady();
-    }
-    if ('signal' in how) {
-      this.log.info({ signal: how.signal }, `reload: sending ${how.signal}`);
-      return this.signal(how.signal);
-    }
-    this.log.info({ argv: how.command }, 'reload: running reload command');
-    try {
-      await this.commands.run(how.command);
-      return true;
-    } catch (err) {
-      this.log.error({ err: errorMessage(err) }, 'reload command failed');
-      return false;
-    }
+  /** The declared reload: a signal, a command, or (none declared) a restart. Never during a stop. */
+  reload(): Promise<boolean> {
+    return this.request(async () => {
+      if (this.retired || this.stopRequested) {
+        this.log.debug('reload skipped: stopping');
+        return false;
+      }
+      if (this.state !== 'running' && this.state !== 'starting') {
+        this.log.debug({ state: this.state }, 'reload skipped: not running');
+        return this.state === 'exited';
+      }
+      const how = this.spec.reload;
+      if (how === undefined) {
+        this.log.info('reload: no reload method declared, restarting');
+        await this.stopInstance({ final: false });
+        return this.respawn('restarted to reload');
+      }
+      return this.deliver(how, 'reload');
+    });
   }
 
-  /** Stop signal, then SIGKILL to the whole process group once the timeout passes. */
+  /**
+   * The final stop (the service is shutting down): the declared stop action, then SIGKILL to
+   * the whole group once the timeout passes. Nothing starts the process again afterwards.
+   */
   async stop(signalOverride?: NodeJS.Signals, timeoutOverrideMs?: number): Promise<void> {
+    this.retired = true;
+    // Not queued behind a slow reload: the retired flag stops any request from spawning.
+    await this.stopInstance({ final: true, signalOverride, timeoutOverrideMs });
+  }
+
+  private request<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.requests.then(work, work);
+    this.requests = next.catch(() => undefined);
+    return next;
+  }
+
+  private async deliver(action: SignalAction, what: string): Promise<boolean> {
+    if ('command' in action) {
+      this.log.info({ argv: action.command }, `${what}: running ${action.command.join(' ')}`);
+      try {
+        await this.commands.run(action.command);
+        return true;
+      } catch (err) {
+        this.log.error({ err: errorMessage(err) }, `${what} command failed`);
+        return false;
+      }
+    }
+    const pid = this.pid;
+    if (pid === null) return false;
+    this.log.info({ signal: action.signal, target: action.target ?? 'main' }, `${what}: sending ${action.signal}`);
+    if (action.target === 'group') {
+      killGroup(pid, action.signal);
+      return true;
+    }
+    return this.signal(action.signal);
+  }
+
+  private async stopInstance(options: {
+    final: boolean;
+    signalOverride?: NodeJS.Signals;
+    timeoutOverrideMs?: number;
+  }): Promise<void> {
     this.stopRequested = true;
     this.clearTimers();
+    this.health?.stop();
     const child = this.child;
-    if (child === null || this.state === 'stopped' || this.state === 'exited' || this.state === 'failed') {
-      if (this.state !== 'exited' && this.state !== 'failed') this.setState('stopped');
+    if (child === null) {
+      // Nothing runs (backoff, failed, exited, pending): a stop on request also cancels any
+      // pending restart or slow retry; the final stop leaves exited/failed as the last word.
+      const keep = options.final && (this.state === 'exited' || this.state === 'failed');
+      if (!keep) this.setState('stopped');
       await this.swept;
       return;
     }
-    const pid = child.pid;
-    const signal = signalOverride ?? this.spec.stopSignal ?? processDefaults.stopSignal;
-    const timeoutMs = Math.max(0, timeoutOverrideMs ?? this.spec.stopTimeoutMs ?? processDefaults.stopTimeoutMs);
+    const timeoutMs = Math.max(
+      0,
+      options.timeoutOverrideMs ?? this.spec.stopTimeoutMs ?? processDefaults.stopTimeoutMs,
+    );
+    const declared = stopAction(this.spec);
+    const action: SignalAction = options.signalOverride
+      ? { signal: options.signalOverride, target: 'signal' in declared ? declared.target : 'main' }
+      : declared;
     const deadline = Date.now() + timeoutMs;
     this.setState('stopping');
-    this.log.info({ pid, signal, timeoutMs }, `stopping with ${signal}`);
-    killGroup(pid, signal);
-
-    const leaderExited = await raceTimeout(this.exited, timeoutMs);
-    // The leader may be gone while daemons it forked still hold the group: they get
-    // the rest of the timeout, then SIGKILL, so nothing outlives the stop.
-    while (groupAlive(pid) && Date.now() < deadline) await sleep(25);
-    if (!leaderExited || groupAlive(pid)) {
-      this.log.warn({ pid, timeoutMs }, `did not stop within ${timeoutMs} ms; sending SIGKILL to its process group`);
-      killGroup(pid, 'SIGKILL');
-      await this.exited;
-    }
+    await stopWithEscalation({ pid: child.pid, action, timeoutMs, exited: this.exited }, this.log, this.commands);
     // What is still in its pipes (an unterminated last line, say) is logged before the stop
     // completes, so exiting right after cannot lose it; a stray holder of the pipe cannot hold us.
-    await raceTimeout(
-      child.closed.then(() => undefined),
-      Math.max(STOP_OUTPUT_GRACE_MS, deadline - Date.now()),
-    );
+    await settlesWithin(child.closed, Math.max(STOP_OUTPUT_GRACE_MS, deadline - Date.now()));
+  }
+
+  /** A fresh start after a stop or a failure: the failure count starts from zero. */
+  private respawn(why: string): Promise<boolean> {
+    if (this.retired) return Promise.resolve(false);
+    this.stopRequested = false;
+    this.consecutiveFailures = 0;
+    if (this.state !== 'pending') this.restarts += 1;
+    this.log.info(why);
+    this.spawnChild();
+    return this.waitReady();
   }
 
   private spawnChild(): void {
+    if (this.retired) return;
     const spec = this.spec;
     this.reason = null;
+    this.healthy = true;
     this.setState('starting');
     const lines = { stdout: this.lineLogger('stdout'), stderr: this.lineLogger('stderr') };
     let child: Child;
@@ -228,7 +331,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
         command: spec.command,
         args: spec.args ?? [],
         cwd: spec.cwd,
-        env: { ...process.env, ...spec.env },
+        env: childEnvironment(spec),
         uid: spec.user === undefined ? undefined : resolveUid(spec.user),
         gid: spec.group === undefined ? undefined : resolveGid(spec.group),
         // Its own process group, so a stop can reach every descendant with one kill(-pgid).
@@ -248,8 +351,11 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     this.child = child;
     this.startedAt = Date.now();
     this.exited = child.exited.then((status) => {
-      // A stop ends the group itself; otherwise the leader's leftovers are swept here.
-      if (!this.stopRequested) this.swept = this.sweepGroup(child.pid);
+      // A stop ends the group itself; otherwise the main process's leftovers are swept here.
+      if (!this.stopRequested) {
+        const timeoutMs = spec.stopTimeoutMs ?? processDefaults.stopTimeoutMs;
+        this.swept = sweepGroup(child.pid, stopSignalOf(spec), timeoutMs, this.log);
+      }
       this.onExit(status.code, status.signal);
     });
     this.log.info({ pid: child.pid, argv: [spec.command, ...(spec.args ?? [])] }, `started (pid ${child.pid})`);
@@ -275,6 +381,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
         if (this.child === child && this.state === 'starting') {
           this.log.info({ ms: Date.now() - this.startedAt }, `ready (${describeCheck(check)})`);
           this.setState('running');
+          this.health?.start();
         }
         return;
       }
@@ -295,6 +402,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
 
   private onExit(code: number | null, signal: NodeJS.Signals | null, spawnError?: string): void {
     this.clearTimers();
+    this.health?.stop();
     const uptimeMs = this.startedAt === 0 ? 0 : Date.now() - this.startedAt;
     this.lastExit = { code, signal, at: Date.now(), uptimeMs };
     this.child = null;
@@ -308,7 +416,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     }
     const policy = this.spec.restart ?? processDefaults.restart;
     const clean = code === 0;
-    const willRestart = policy === 'always' || (policy === 'on-failure' && !clean);
+    const willRestart = !this.retired && (policy === 'always' || (policy === 'on-failure' && !clean));
     if (!willRestart) {
       this.log[clean ? 'info' : 'error'](
         { code, signal, uptimeMs },
@@ -323,11 +431,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     this.consecutiveFailures += 1;
     const limit = this.spec.crashLoopLimit ?? processDefaults.crashLoopLimit;
     if (this.consecutiveFailures >= limit) {
-      const window = this.spec.stabilityWindowMs ?? processDefaults.stabilityWindowMs;
-      this.reason = `crash loop: ended ${this.consecutiveFailures} times in a row within ${window} ms of starting (last: ${how})`;
-      this.log.error({ code, signal, restarts: this.restarts }, `failed: ${this.reason}`);
-      this.emit('exit', { ...this.lastExit, willRestart: false, crashLoop: true });
-      this.setState('failed');
+      this.failCrashLoop(how, this.lastExit);
       return;
     }
     const delay = backoffDelay(this.consecutiveFailures, this.spec.backoff);
@@ -339,7 +443,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
       this.restartTimer = null;
       // The old instance's leftovers (a worker still holding the port) go before the new one starts.
       void this.swept.then(() => {
-        if (this.stopRequested || this.state !== 'backoff') return;
+        if (this.stopRequested || this.retired || this.state !== 'backoff') return;
         this.restarts += 1;
         this.spawnChild();
       });
@@ -347,28 +451,29 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
   }
 
   /**
-   * The leader has exited on its own, but what it started may still hold its process group
-   * (`sh -c 'daemon & exit 0'`): like `tini -g` and dumb-init, end them with the stop signal
-   * and SIGKILL after the stop timeout, so nothing outlives the process it belonged to.
+   * A crash loop marks the process failed. A critical one ends the service (the supervisor
+   * sees to that); any other is tried again slowly, because what broke it (a full disk, a
+   * peer that was down) often mends itself, and "failed until someone notices" helps nobody.
    */
-  private async sweepGroup(pgid: number): Promise<void> {
-    if (!groupAlive(pgid)) return;
-    const signal = this.spec.stopSignal ?? processDefaults.stopSignal;
-    const timeoutMs = this.spec.stopTimeoutMs ?? processDefaults.stopTimeoutMs;
-    this.log.info(
-      { pgid, signal, timeoutMs },
-      `the process exited but left others in its group; sending them ${signal}`,
-    );
-    killGroup(pgid, signal);
-    const deadline = Date.now() + timeoutMs;
-    while (groupAlive(pgid) && Date.now() < deadline) await sleep(25);
-    if (groupAlive(pgid)) {
-      this.log.warn({ pgid, timeoutMs }, `its group did not end within ${timeoutMs} ms; sending SIGKILL`);
-      killGroup(pgid, 'SIGKILL');
-      // Until the orphan reaper has collected them: an init that exits now would leave zombies.
-      const reaped = Date.now() + KILLED_REAP_WAIT_MS;
-      while (groupAlive(pgid) && Date.now() < reaped) await sleep(10);
-    }
+  private failCrashLoop(how: string, exit: ExitInfo): void {
+    const window = this.spec.stabilityWindowMs ?? processDefaults.stabilityWindowMs;
+    const retryMs = this.critical ? 0 : (this.spec.failedRetryMs ?? processDefaults.failedRetryMs);
+    this.reason = `crash loop: ended ${this.consecutiveFailures} times in a row within ${window} ms of starting (last: ${how})${retryMs > 0 ? `; trying again in ${Math.round(retryMs / 1000)} s` : ''}`;
+    this.log.error({ code: exit.code, signal: exit.signal, restarts: this.restarts }, `failed: ${this.reason}`);
+    this.emit('exit', { ...exit, willRestart: false, crashLoop: true });
+    this.setState('failed');
+    if (retryMs <= 0) return;
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      void this.swept.then(() => {
+        if (this.stopRequested || this.retired || this.state !== 'failed') return;
+        this.log.info('trying again after the crash loop');
+        this.consecutiveFailures = 0;
+        this.restarts += 1;
+        this.spawnChild();
+      });
+    }, retryMs);
+    this.restartTimer.unref();
   }
 
   private setState(state: ProcessState): void {
@@ -397,44 +502,5 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     if (this.stabilityTimer) clearTimeout(this.stabilityTimer);
     this.restartTimer = null;
     this.stabilityTimer = null;
-  }
-}
-
-/** How long a sweep waits after SIGKILL for the killed processes to be reaped. */
-const KILLED_REAP_WAIT_MS = 1_000;
-
-/** How long a stop waits for a stopped process's last output when its deadline has passed. */
-const STOP_OUTPUT_GRACE_MS = 250;
-
-function killGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    // ESRCH: the group is already gone, which is what we want.
-  }
-}
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function raceTimeout(promise: Promise<void>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../../../test/support/memory-logger.js';
@@ -308,5 +308,120 @@ describe('reload and output', () => {
       records.filter((r) => r.proc === 'talker' && r.stream === stream).map((r) => r.msg);
     expect(lines('stdout')).toEqual(['one', 'three']);
     expect(lines('stderr')).toEqual(['two']);
+  });
+});
+
+describe('a supervisor you can command', () => {
+  it('starts a failed process again on request, with a clean failure count', async () => {
+    const flag = join(dir.path, 'healthy-now');
+    const proc = supervisor.add(
+      sh('mender', `[ -e ${flag} ] || exit 2; exec sleep 1000`, {
+        crashLoopLimit: 2,
+        failedRetryMs: 0,
+        backoff: { initialMs: 10, jitter: 0 },
+      }),
+    );
+    await supervisor.startAll();
+    await waitState('mender', ['failed']);
+    writeFileSync(flag, '');
+    expect(await supervisor.require('mender').startOnRequest()).toBe(true);
+    expect(proc.state).toBe('running');
+    expect(proc.restarts).toBe(2); // one automatic restart, one on request
+    expect(() => supervisor.require('nope')).toThrow(/no process "nope"; this service has: mender/);
+  });
+
+  it('retries a failed non-critical process slowly after its crash loop', async () => {
+    const flag = join(dir.path, 'mended');
+    const proc = supervisor.add(
+      sh('slow-retry', `[ -e ${flag} ] || exit 2; exec sleep 1000`, {
+        crashLoopLimit: 2,
+        failedRetryMs: 600,
+        backoff: { initialMs: 10, jitter: 0 },
+      }),
+    );
+    await supervisor.startAll();
+    await waitState('slow-retry', ['failed']);
+    expect(proc.reason).toMatch(/trying again in 1 s/);
+    writeFileSync(flag, '');
+    await waitState('slow-retry', ['running'], 5_000);
+  });
+
+  it('stops on request and stays stopped until started; restart counts', async () => {
+    const proc = supervisor.add(sh('worker', 'exec sleep 1000', { restart: 'always' }));
+    await supervisor.startAll();
+    const first = proc.pid ?? 0;
+    await proc.stopOnRequest();
+    expect(proc.state).toBe('stopped');
+    expect(alive(first)).toBe(false);
+    await new Promise((r) => setTimeout(r, 700)); // longer than any restart backoff
+    expect(proc.state).toBe('stopped');
+    expect(await proc.restartOnRequest()).toBe(true);
+    expect(proc.pid).not.toBe(first);
+    expect(proc.restarts).toBe(1);
+  });
+
+  it('a reload that restarts can never respawn the process in the middle of a shutdown', async () => {
+    const proc = supervisor.add(sh('no-reload', 'exec sleep 1000', { restart: 'always' }));
+    await supervisor.startAll();
+    const reloading = proc.reload(); // no reload method: a restart
+    const stopping = supervisor.stopAll();
+    await Promise.all([reloading, stopping]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(proc.pid).toBeNull();
+    expect(['stopped', 'exited']).toContain(proc.state);
+  });
+
+  it('sends the stop signal to the main process by default, to the group when declared, or runs a stop command', async () => {
+    const log = join(dir.path, 'signals');
+    // The child of the shell logs which signal reached it; the shell itself exits on TERM.
+    const script = `(trap "echo child-term >> ${log}; exit 0" TERM; touch ${dir.path}/$NAME; while :; do sleep 0.05; done) & trap "exit 0" TERM; wait`;
+    supervisor.add(
+      sh('main', script, { env: { NAME: 'main' }, readiness: { file: `${dir.path}/main` }, stopTimeoutMs: 3_000 }),
+    );
+    supervisor.add(
+      sh('group', script, {
+        env: { NAME: 'group' },
+        readiness: { file: `${dir.path}/group` },
+        stop: { signal: 'SIGTERM', target: 'group' },
+        stopTimeoutMs: 3_000,
+      }),
+    );
+    supervisor.add(
+      sh('bycommand', `trap "exit 0" USR2; touch ${dir.path}/bycommand; while :; do sleep 0.05; done`, {
+        readiness: { file: `${dir.path}/bycommand` },
+        stop: { command: ['sh', '-c', `kill -USR2 $(cat ${dir.path}/bycommand.pid)`] },
+      }),
+    );
+    await supervisor.startAll();
+    writeFileSync(`${dir.path}/bycommand.pid`, String(supervisor.require('bycommand').pid));
+    await supervisor.require('group').stopOnRequest();
+    expect(readFileSync(log, 'utf8')).toBe('child-term\n'); // the group's child got TERM itself
+    await supervisor.require('main').stopOnRequest();
+    // The main process exited on TERM; its child then got the stop signal as a leftover, once.
+    expect(readFileSync(log, 'utf8')).toBe('child-term\nchild-term\n');
+    await supervisor.require('bycommand').stopOnRequest();
+    expect(supervisor.require('bycommand').lastExit?.code).toBe(0);
+    expect(records.some((r) => r.msg === 'stopping with its stop command')).toBe(true);
+    expect(records.filter((r) => String(r.msg).includes('SIGKILL')).map((r) => `${r.proc}: ${r.msg}`)).toEqual([]);
+  });
+
+  it('keeps checking health after start: failing checks make it unhealthy (not ready), a pass heals it', async () => {
+    const ready = join(dir.path, 'answering');
+    writeFileSync(ready, '');
+    const proc = supervisor.add(
+      sh('daemon', 'exec sleep 1000', { readiness: { file: ready }, healthIntervalMs: 50, healthFailures: 2 }),
+    );
+    await supervisor.startAll();
+    expect(supervisor.readiness().ok).toBe(true);
+    rmSync(ready);
+    await until(() => !proc.healthy, 3_000);
+    expect(proc.state).toBe('running');
+    expect(supervisor.readiness()).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/daemon is unhealthy \(health check failing 2 times/),
+    });
+    writeFileSync(ready, '');
+    await until(() => proc.healthy, 3_000);
+    expect(supervisor.readiness().ok).toBe(true);
   });
 });

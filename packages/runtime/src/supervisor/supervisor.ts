@@ -41,6 +41,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.emit('change', proc.status());
       if (proc.critical && endedForGood(proc)) this.emit('critical', proc.status());
     });
+    proc.on('change', () => this.emit('change', proc.status()));
     this.processes.set(spec.name, proc);
     return proc;
   }
@@ -105,6 +106,17 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
   }
 
+  /** The process by name, or a PodServeError naming the ones there are. */
+  require(name: string): SupervisedProcess {
+    const proc = this.processes.get(name);
+    if (!proc) {
+      throw new PodServeError(
+        `no process "${name}"; this service has: ${[...this.processes.keys()].join(', ') || 'none'}`,
+      );
+    }
+    return proc;
+  }
+
   /** Sends `signal` to the main process of every process that is running; returns how many got it. */
   signalAll(signal: NodeJS.Signals): number {
     return this.list().filter((p) => p.signal(signal)).length;
@@ -115,12 +127,19 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return results.every(Boolean);
   }
 
-  /** Ready when every process is running (or a one-shot finished cleanly); the reason names the others. */
+  /**
+   * Ready when every process is running and healthy (or a one-shot finished cleanly); the
+   * reason names the others.
+   */
   readiness(): HealthResult {
     const problems = this.list()
       .map((p) => p.status())
-      .filter((s) => !(s.state === 'running' || (s.state === 'exited' && s.lastExit?.code === 0)))
-      .map((s) => `${s.name} is ${s.state}${s.reason ? ` (${s.reason})` : ''}`);
+      .filter((s) => !((s.state === 'running' && s.healthy) || (s.state === 'exited' && s.lastExit?.code === 0)))
+      .map((s) =>
+        s.state === 'running'
+          ? `${s.name} is unhealthy (${s.reason})`
+          : `${s.name} is ${s.state}${s.reason ? ` (${s.reason})` : ''}`,
+      );
     return problems.length === 0
       ? { ok: true, reason: this.processes.size === 0 ? 'no processes' : `${this.processes.size} process(es) running` }
       : { ok: false, reason: problems.join('; ') };
