@@ -2,14 +2,15 @@
 //   dist/main.js                 the single entry point: CLI + runtime (every image's init)
 //   dist/services/<name>.js      one per service, loaded by main.js only when that service runs
 //   dist/pretty.js               pino-pretty, loaded only for LOG_FORMAT=pretty
-//   dist/reaper.node             the native addon (reaping, spawning)
+//   dist/reaper.node             the native addon (reaping, spawning, sd_notify socket)
+//   dist/podserve-setuid         the helper that drops root with initgroups before exec
 // Service code stays out of main.js because every byte of it is parsed and kept in memory by
 // every process, including `health` probes and `exec`: measured, the certificates service's
 // dependencies (acme-client, axios, node-forge) would add 1.4 MB to the bundle, ~2 MB of RSS and
 // 25 ms to each probe. A service bundle shares main.js's runtime instance (one logger, one
 // supervisor, one signal queue) through a global that main.js sets before loading it.
 // The bundles are CommonJS (dist/package.json says so): an ESM entry alone costs ~1.9 MB RSS.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -137,14 +138,18 @@ for (const [pkg, name] of Object.entries(SERVICES)) {
   });
 }
 
-const addon = join(root, 'packages/reaper/build/Release/reaper.node');
-if (!existsSync(addon)) {
-  console.error(`bundle: ${addon} is missing; run "npm run build" (it compiles the native reaper first)`);
-  process.exit(1);
+// The native pieces, found beside main.js at run time (packages/reaper/src/index.ts).
+for (const name of ['reaper.node', 'podserve-setuid']) {
+  const built = join(root, 'packages/reaper/build/Release', name);
+  if (!existsSync(built)) {
+    console.error(`bundle: ${built} is missing; run "npm run build" (it compiles the native reaper first)`);
+    process.exit(1);
+  }
+  copyFileSync(built, join(dist, name));
 }
-copyFileSync(addon, join(dist, 'reaper.node'));
+chmodSync(join(dist, 'podserve-setuid'), 0o755);
 const kb = (f) => `${Math.round(statSync(f).size / 1024)} KiB`;
 const serviceSizes = Object.values(SERVICES).map((n) => `services/${n}.js (${kb(join(dist, 'services', `${n}.js`))})`);
 console.log(
-  `bundle: dist/main.js (${kb(join(dist, 'main.js'))}), ${serviceSizes.join(', ')}, pretty.js, reaper.node in ${Math.round(performance.now() - started)} ms`,
+  `bundle: dist/main.js (${kb(join(dist, 'main.js'))}), ${serviceSizes.join(', ')}, pretty.js, reaper.node, podserve-setuid in ${Math.round(performance.now() - started)} ms`,
 );

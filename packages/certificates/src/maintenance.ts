@@ -30,6 +30,7 @@ export class Maintenance {
   private alarm: Alarm = 'none';
   private lastAlarmLog = 0;
   private stopped = false;
+  private lastOutcome: EnsureOutcome | undefined;
   private readonly abort = new AbortController();
 
   constructor(
@@ -50,6 +51,15 @@ export class Maintenance {
     // Not unref'd: in cron mode this timer is what keeps the process alive.
     this.timer = setInterval(() => void this.tick(), TICK_MS);
     this.log.debug({ dueAt: new Date(this.dueAt), tickMs: TICK_MS }, 'maintenance loop started');
+  }
+
+  /** Renews now and resolves with the outcome (the control socket's `renew`). */
+  async renewNow(reason: string): Promise<EnsureOutcome | undefined> {
+    this.log.info({ reason }, `renewal requested (${reason})`);
+    await this.running?.catch(() => undefined);
+    this.forced = reason;
+    await this.tick();
+    return this.lastOutcome;
   }
 
   requestRenewal(reason: string): void {
@@ -119,6 +129,7 @@ export class Maintenance {
     this.running = (async () => {
       try {
         const outcome = await this.manager.ensure({ force, signal: this.abort.signal });
+        this.lastOutcome = outcome;
         this.schedule(outcome);
       } catch (err) {
         // Lock trouble or an unreadable CERT_PATH: retry soon, but not in a tight loop.

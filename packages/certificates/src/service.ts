@@ -9,6 +9,8 @@ import {
   type HealthResult,
   type Logger,
   PodServeError,
+  RequestFailed,
+  type ServiceAction,
 } from '@podserve/runtime';
 import type { CertificatesEnv } from './config.js';
 import { assess } from './health.js';
@@ -159,6 +161,37 @@ export class CertificatesService extends BaseService<CertificatesEnv> {
   override async reload(): Promise<boolean> {
     this.maintenance?.recheck();
     return true;
+  }
+
+  override actions(): Record<string, ServiceAction> {
+    return {
+      renew: {
+        summary: 'issue a new certificate now and publish it (cron mode)',
+        run: async () => {
+          if (!this.maintenance)
+            throw new RequestFailed(`renew needs --mode cron (this run is --mode ${this.ctx.mode})`);
+          const outcome = await this.maintenance.renewNow('control socket');
+          if (!outcome || outcome.action === 'failed') {
+            throw new RequestFailed(
+              `renewal failed: ${outcome?.error ?? 'see the logs'}; the published certificate is unchanged`,
+            );
+          }
+          if (outcome.action !== 'issued') throw new RequestFailed(`renewal not done (${outcome.action})`);
+          const { id, pair } = outcome.published;
+          return { generation: id, names: pair.names, notAfter: pair.notAfter.toISOString() };
+        },
+      },
+    };
+  }
+
+  override statusDetails(): Record<string, unknown> {
+    const published = this.manager?.published;
+    if (!published) return { certificate: 'none published' };
+    return {
+      generation: published.id,
+      names: published.pair.names,
+      notAfter: published.pair.notAfter.toISOString(),
+    };
   }
 
   override onSignal(signal: HandledSignal): void {

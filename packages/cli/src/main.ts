@@ -1,6 +1,7 @@
 // First: signal listeners before anything else loads (a PID 1 ignores SIGTERM without one).
 import '@podserve/runtime/early';
 import { UsageError } from '@podserve/runtime/errors';
+import { ctlCommand } from './commands/ctl.js';
 import { execCommand } from './commands/exec.js';
 import { healthCommand } from './commands/health.js';
 import { serviceCommand } from './commands/service.js';
@@ -28,10 +29,12 @@ async function main(argv: readonly string[]): Promise<number> {
       return healthCommand(rest, process.env);
     case 'exec':
       return execCommand(rest);
+    case 'ctl':
+      return ctlCommand(rest, process.env);
   }
   const entry = findService(command);
   if (entry) return serviceCommand(entry, rest);
-  const known = [...services.map((s) => s.name), 'exec', 'health'].join(', ');
+  const known = [...services.map((s) => s.name), 'exec', 'health', 'ctl'].join(', ');
   throw new UsageError(
     command.startsWith('-')
       ? `unknown option "${command}"; expected a service or one of: ${known}`

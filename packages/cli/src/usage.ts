@@ -11,6 +11,7 @@ Usage:
   node dist/main.js <service> [--mode MODE] [--dry-run [--output DIR]] [--help]
   node dist/main.js exec [--restart=never|on-failure|always] [--output=raw|log] [--name NAME] -- CMD [ARGS...]
   node dist/main.js health [liveness|readiness] [SERVICE]
+  node dist/main.js ctl [--socket PATH | --service NAME] [--json] status|start|stop|restart|reload|logs|ACTION
   node dist/main.js --help | --version
 
 Services:
@@ -21,6 +22,8 @@ Commands:
   ${''.padEnd(width)}  restart policy, exit code passed on); default --restart=never
   ${'health'.padEnd(width)}  probe a running service: exit 0 and one line when ok, 1 otherwise
   ${''.padEnd(width)}  (readiness by default; every published service when none is named)
+  ${'ctl'.padEnd(width)}  command a running service: status, start/stop/restart a process,
+  ${''.padEnd(width)}  reload, logs [-f], and the service's own actions (ctl --help)
 
 "node dist/main.js <service> --help" lists the service's modes and environment variables.
 Exit codes: 0 ok, 64 usage, 78 invalid environment, 73 configure failed, 69 start failed,
@@ -69,5 +72,30 @@ Environment:
 
 Exit code: 0 and one line on stdout when every probed service passes; 1 and the reason on stderr
 otherwise; 64 for a bad command line.
+`;
+}
+
+export function ctlUsage(): string {
+  return `ctl: command a running service through its control socket (HTTP over a Unix socket in
+PODSERVE_RUN_DIR, for root and its group only).
+
+Usage: node dist/main.js ctl [--socket PATH | --service NAME] [--json] COMMAND [ARGS...]
+
+Commands:
+  status                      phase, readiness, liveness and every process (state, pid,
+                              restarts, health, last exit); exit 1 when not ready
+  start|stop|restart PROCESS  from any state (a failed process included); stop keeps it stopped
+  reload                      reload the service (as SIGHUP does) and wait for the outcome
+  logs [-n N] [-f]            the last N log records (default 100); -f follows new ones
+  actions                     what the service offers (certificates: renew)
+  ACTION [key=value ...]      run one of them; a single JSON object is taken as the input
+
+Options:
+  --socket PATH   the socket to use
+  --service NAME  <PODSERVE_RUN_DIR>/NAME.sock (default: the only socket there)
+  --json          machine-readable output
+
+Exit code: 0 done; 1 the service refused or failed the request (the reason on stderr);
+69 nothing answers; 64 bad command line.
 `;
 }

@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -28,6 +29,36 @@ export interface ReaperAddon {
    * `code` (ENOENT, EACCES, …), `errno`, `syscall` and `path` when the command cannot start.
    */
   spawn(options: NativeSpawnOptions): number;
+  /**
+   * An sd_notify receiver (src/notify.c): binds an AF_UNIX datagram socket, the address a daemon
+   * is given in `NOTIFY_SOCKET`, and calls `onMessage` on the main thread for every datagram.
+   *
+   * - `path` starting with `@` is a name in Linux's abstract namespace (no file; gone with the
+   *   socket). Any other path is a file: a stale socket already there is removed first (any
+   *   other kind of file makes bind fail). The file gets the mode the umask allows; chmod it if
+   *   daemons running as other users must send to it.
+   * - `message` is the datagram as UTF-8 text, e.g. `READY=1\nSTATUS=running\nMAINPID=42\n`,
+   *   unparsed. Datagrams over 64 KiB are dropped; file descriptors passed along (SCM_RIGHTS,
+   *   the systemd fd store) are closed at once.
+   * - `senderPid` is the sender's pid as the kernel checked it (SCM_CREDENTIALS: only a privileged
+   *   sender may claim another), or null when there is none (e.g. a sender outside our pid namespace).
+   *
+   * An open listener does not keep the event loop alive (its handle is unref'd): the caller keeps
+   * the process running. `close()` stops delivery at once, closes the socket and removes its file
+   * (not for `@` names); it is idempotent, and may be called from inside `onMessage`. A listener
+   * that is never closed stays open until the process exits, and its file stays behind.
+   * An exception thrown by `onMessage` becomes an uncaughtException.
+   * Throws an Error with `code` (EADDRINUSE, EACCES, ENAMETOOLONG, …), `errno`, `syscall`
+   * (`socket`, `bind`, `setsockopt`) and `path` when the socket cannot be made; a TypeError for
+   * bad arguments. Main thread only.
+   */
+  listenNotify(path: string, onMessage: (message: string, senderPid: number | null) => void): NotifyListener;
+}
+
+/** An open sd_notify socket (see ReaperAddon.listenNotify). */
+export interface NotifyListener {
+  /** Stops delivery, closes the socket and unlinks its file (not for `@` names). Idempotent. */
+  close(): void;
 }
 
 export type NativeStdio = 'ignore' | 'inherit' | 'pipe';
@@ -72,7 +103,8 @@ function isReaperAddon(value: unknown): value is ReaperAddon {
     typeof v.waitpidNoHang === 'function' &&
     typeof v.setChildSubreaper === 'function' &&
     typeof v.releaseFreedMemory === 'function' &&
-    typeof v.spawn === 'function'
+    typeof v.spawn === 'function' &&
+    typeof v.listenNotify === 'function'
   );
 }
 
@@ -115,4 +147,57 @@ function tryLoad(): { addon: ReaperAddon } | { failures: string[] } {
     }
   }
   return { failures };
+}
+
+/**
+ * Where the `podserve-setuid` helper (src/setuid.c) may live, in the same order as the addon:
+ * beside the running module (dist/podserve-setuid once bundled, copied there by the bundle step),
+ * then `../build/Release/podserve-setuid` relative to this source file.
+ */
+const setuidCandidates = (): URL[] => [
+  new URL('./podserve-setuid', import.meta.url),
+  new URL('../build/Release/podserve-setuid', import.meta.url),
+];
+
+let setuidHelper: string | undefined;
+
+/**
+ * The absolute path of `podserve-setuid`, an executable that drops root like a login and then
+ * execs the command in place (same pid):
+ *
+ *     podserve-setuid UID GID USERNAME|- -- FILE [ARGS...]
+ *
+ * It sets the supplementary groups with initgroups(USERNAME, GID) (`-`: the passwd entry of UID;
+ * without one, GID alone), then setgid(GID) and setuid(UID), checks that setuid(0) now fails, and
+ * execvp()s FILE with ARGS (argv[0] is FILE). Spawn it as root *without* uid/gid: uv_spawn's own
+ * switch calls setgroups(0) and would cost the daemon its supplementary groups (e.g. `certgroup`
+ * to read a private key), which is what this helper exists to avoid.
+ * On failure it prints `podserve-setuid: <what failed>: <strerror>` to stderr and exits 126, or
+ * 127 when execvp reports ENOENT. (Unlike a shell, execvp reports EACCES, so 126, for a FILE found
+ * nowhere on PATH when one of PATH's directories is not searchable by the new user.)
+ *
+ * Throws an Error naming every place it looked when the helper is missing (run `npm run build`).
+ */
+export function setuidHelperPath(): string {
+  if (setuidHelper) return setuidHelper;
+  const failures: string[] = [];
+  let urls: URL[];
+  try {
+    urls = setuidCandidates();
+  } catch (err) {
+    throw new Error(`podserve-setuid: no file location to look from: ${String(err)}`);
+  }
+  for (const url of urls) {
+    const path = fileURLToPath(url);
+    try {
+      accessSync(path, constants.X_OK);
+      setuidHelper = path;
+      return path;
+    } catch (err) {
+      failures.push(`${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
+  throw new Error(
+    `PodServe's podserve-setuid helper was not found or is not executable; run \`npm run build\` to build it.\n  ${failures.join('\n  ')}`,
+  );
 }

@@ -75,6 +75,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     {"setChildSubreaper", NULL, set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
     {"releaseFreedMemory", NULL, release_freed_memory, NULL, NULL, NULL, napi_enumerable, NULL},
     {"spawn", NULL, spawn_child, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"listenNotify", NULL, listen_notify, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
   return exports;

@@ -14,6 +14,8 @@ export {
 } from './config/env.js';
 export { envMarkdown, envText } from './config/env-docs.js';
 export * as envTypes from './config/env-types.js';
+export { RequestFailed } from './control/control-server.js';
+export type { StatusResponse } from './control/protocol.js';
 export { CommandError, errorMessage, PodServeError, UsageError } from './errors.js';
 export { ExitCode, exitCodeOf, exitCodeTable } from './exit-codes.js';
 export { type AtomicWriteOptions, fsyncDirectory, writeFileAtomic } from './files/atomic-write.js';
@@ -32,12 +34,13 @@ export {
   BaseService,
   type CommonSettings,
   defineService,
+  type ServiceAction,
   type ServiceContext,
   type ServiceDefinition,
 } from './service/base-service.js';
 export { EXEC_SPAWN_FAILED, type ExecOptions, execDefinition, execEnv } from './service/exec-service.js';
 export { type RunOptions, runService } from './service/runner.js';
 export { backoffDelay } from './supervisor/backoff.js';
-export type { ProcessSpec, ReadinessCheck, RestartPolicy } from './supervisor/process-spec.js';
+export type { ProcessSpec, ReadinessCheck, RestartPolicy, SignalAction } from './supervisor/process-spec.js';
 export { type ProcessState, type ProcessStatus, SupervisedProcess } from './supervisor/supervised-process.js';
 export { Supervisor } from './supervisor/supervisor.js';

@@ -108,12 +108,13 @@ export class StatusPublisher {
     }
   }
 
-  private async write(): Promise<void> {
+  /** The status as probes see it, evaluated now (the control socket's `status`). */
+  async evaluate(): Promise<Omit<ServiceStatus, 'changedAt'>> {
     const [liveness, readiness] = await Promise.all([
       bounded(() => this.source.liveness(), 'liveness'),
       bounded(() => this.source.readiness(), 'readiness'),
     ]);
-    const status: Omit<ServiceStatus, 'changedAt'> = {
+    return {
       service: this.service,
       pid: process.pid,
       phase: this.phase,
@@ -126,6 +127,10 @@ export class StatusPublisher {
           : { ok: false, reason: `service is ${this.phase}`, details: { checks: readiness } },
       processes: this.source.processes(),
     };
+  }
+
+  private async write(): Promise<void> {
+    const status = await this.evaluate();
     try {
       const content = JSON.stringify(status);
       if (content === this.lastContent) {

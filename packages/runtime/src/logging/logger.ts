@@ -18,8 +18,8 @@ export interface LoggerOptions {
   logDir: string | null;
   /** Where "stdout" records go; the real fd 1 unless a test or dry-run says otherwise. */
   stdoutFd?: 1 | 2;
-  /** For tests: an extra in-memory destination. */
-  extraStream?: Writable;
+  /** Another destination for every record (the control socket's log buffer, a test's memory). */
+  extraStream?: Writable | { write(line: string): unknown };
   redactor?: Redactor;
 }
 

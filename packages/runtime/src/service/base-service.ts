@@ -105,6 +105,19 @@ export abstract class BaseService<C = unknown> {
     if (signal === 'SIGTERM' || signal === 'SIGINT' || signal === 'SIGQUIT') this.ctx.supervisor.signalAll(signal);
   }
 
+  /**
+   * Operations this service offers on its control socket (`ctl ACTION`, later the pod's API):
+   * certificates' `renew`, mail's users, DNS's records. Input is the request's JSON object.
+   */
+  actions(): Record<string, ServiceAction> {
+    return {};
+  }
+
+  /** What `ctl status` shows besides processes and health (e.g. the certificate generation served). */
+  statusDetails(): Record<string, unknown> {
+    return {};
+  }
+
   /** The exit code after a requested stop. 0 by default: a stop on request is a success. */
   exitCodeAfterStop(): number {
     return 0;
@@ -116,6 +129,11 @@ export abstract class BaseService<C = unknown> {
   }
 }
 
+export interface ServiceAction {
+  summary: string;
+  run(input: Record<string, unknown>): Promise<unknown>;
+}
+
 export interface ServiceDefinition<S extends EnvSpec = EnvSpec> {
   name: string;
   summary: string;
@@ -123,6 +141,11 @@ export interface ServiceDefinition<S extends EnvSpec = EnvSpec> {
   modes: readonly [string, ...string[]];
   modeHelp?: Readonly<Record<string, string>>;
   env: S;
+  /**
+   * Whether the running service opens its control socket (default true). `exec` does not:
+   * node:http would cost it more memory than an init for one command may use.
+   */
+  control?: boolean;
   /**
    * Rules across variables, reported with the per-variable problems in one message (exit 78).
    * Reads nothing but the values (and files they name); must not throw on values it needs

@@ -105,6 +105,7 @@ export function execDefinition(options: ExecOptions): ServiceDefinition<typeof e
     summary: 'supervise any command as init: signals, reaping, restart policy, exit code',
     modes: ['exec'],
     env: execEnv,
+    control: false,
     create: (ctx) => new ExecService(ctx, options),
   });
 }

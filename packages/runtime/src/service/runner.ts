@@ -13,6 +13,9 @@ import {
   redactedValues,
 } from '../config/env.js';
 import { oneOf } from '../config/env-types.js';
+import { type ControlHandlers, type ControlServer, startControlServer } from '../control/control-server.js';
+import { LogBuffer } from '../control/log-buffer.js';
+import { controlSocketPath } from '../control/protocol.js';
 import { errorMessage } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { writeFileAtomic } from '../files/atomic-write.js';
@@ -27,6 +30,7 @@ import { consumeSignals, type HandledSignal } from '../pid1/signals.js';
 import type { ProcessStatus } from '../supervisor/supervised-process.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { BaseService, CommonSettings, ServiceDefinition } from './base-service.js';
+import { controlHandlers } from './control-handlers.js';
 import { EventQueue } from './event-queue.js';
 
 export interface RunOptions {
@@ -39,6 +43,8 @@ export interface RunOptions {
 
 type RunnerEvent =
   | { type: 'signal'; signal: HandledSignal }
+  /** A reload asked for over the control socket: handled like SIGHUP, then answered. */
+  | { type: 'reload'; reply: (ok: boolean) => void }
   | { type: 'finished'; code: number }
   | { type: 'critical'; process: ProcessStatus };
 
@@ -90,7 +96,10 @@ export async function runService<S extends EnvSpec>(
 
   const redactor = new Redactor();
   for (const s of service.secrets) redactor.add(s);
+  // The control socket's `logs` reads from here: the same records stdout gets, scrubbed.
+  const logBuffer = !dryRun && def.control !== false ? new LogBuffer() : undefined;
   const handle = await createLogger({
+    extraStream: logBuffer,
     service: def.name,
     level: common.ok ? (level.ok && level.values[levelVar]) || common.values.LOG_LEVEL : 'info',
     format: common.ok ? common.values.LOG_FORMAT : 'json',
@@ -158,19 +167,36 @@ export async function runService<S extends EnvSpec>(
     handle.flush();
     return ExitCode.internal;
   }
-  return liveRun(def.name, instance, supervisor, settings, handle, abort, reaperCalls, healthChanges);
+  return liveRun({
+    name: def.name,
+    mode: mode as string,
+    service: instance,
+    supervisor,
+    settings,
+    handle,
+    abort,
+    reaperCalls,
+    healthChanges,
+    logBuffer,
+  });
 }
 
-async function liveRun(
-  name: string,
-  service: BaseService<unknown>,
-  supervisor: Supervisor,
-  settings: CommonSettings,
-  handle: LoggerHandle,
-  abort: AbortController,
-  reaperCalls: ReaperCalls,
-  healthChanges: { notify: () => void },
-): Promise<number> {
+interface LiveRun {
+  name: string;
+  mode: string;
+  service: BaseService<unknown>;
+  supervisor: Supervisor;
+  settings: CommonSettings;
+  handle: LoggerHandle;
+  abort: AbortController;
+  reaperCalls: ReaperCalls;
+  healthChanges: { notify: () => void };
+  /** Present when the service has a control socket. */
+  logBuffer: LogBuffer | undefined;
+}
+
+async function liveRun(run: LiveRun): Promise<number> {
+  const { name, service, supervisor, settings, handle, abort, reaperCalls, healthChanges } = run;
   const log = handle.logger;
   // The main loop waits on a promise, which holds no handle: a service whose work is all
   // timers and watchers that went quiet (a watch on a missing directory) would let Node
@@ -204,6 +230,21 @@ async function liveRun(
   supervisor.on('change', () => void publisher.publish());
   healthChanges.notify = () => void publisher.publish();
   await publisher.start();
+  const control = run.logBuffer
+    ? await openControlSocket(
+        controlSocketPath(settings.runDir, name),
+        controlHandlers({
+          name,
+          mode: run.mode,
+          service,
+          supervisor,
+          publisher,
+          logs: run.logBuffer,
+          reload: () => new Promise<boolean>((reply) => events.push({ type: 'reload', reply })),
+        }),
+        log,
+      )
+    : null;
 
   let exitCode: number = ExitCode.ok;
   let stopSignal: HandledSignal | null = null;
@@ -246,12 +287,13 @@ async function liveRun(
         );
         break;
       }
-      if (STOP_SIGNALS.includes(event.signal)) {
+      if (event.type === 'signal' && STOP_SIGNALS.includes(event.signal)) {
         stopSignal = event.signal;
         break;
       }
-      if (event.signal === 'SIGHUP') {
-        log.info('SIGHUP: reloading');
+      if (event.type === 'reload' || event.signal === 'SIGHUP') {
+        const reply = event.type === 'reload' ? event.reply : () => undefined;
+        log.info(event.type === 'reload' ? 'reload requested over the control socket' : 'SIGHUP: reloading');
         // A stop or a critical failure must not wait for a slow reload to finish.
         const interrupt = events.take(isAbort);
         const outcome = await Promise.race([
@@ -265,6 +307,7 @@ async function liveRun(
           interrupt.promise,
         ]);
         interrupt.cancel();
+        reply('ok' in outcome && outcome.ok);
         if ('type' in outcome) {
           log.warn('reload interrupted');
           if (outcome.type === 'critical') {
@@ -292,7 +335,10 @@ async function liveRun(
     log.info({ signal }, `${signal} received while stopping`);
     service.onSignalWhileStopping(signal);
   };
-  for (const event of events.drain()) if (event.type === 'signal') whileStopping(event.signal);
+  for (const event of events.drain()) {
+    if (event.type === 'signal') whileStopping(event.signal);
+    else if (event.type === 'reload') event.reply(false); // no reload once the stop has begun
+  }
   await publisher.setPhase('stopping');
   if (stopSignal) log.info({ signal: stopSignal }, `${stopSignal}: stopping ${name}`);
   abort.abort();
@@ -307,6 +353,7 @@ async function liveRun(
   detachSignals();
   clearInterval(trimTimer);
   reaper.stop();
+  await control?.close();
   await publisher.remove();
   clearInterval(keepAlive);
   handle.flush();
@@ -331,6 +378,20 @@ function crossProblems<S extends EnvSpec>(
     // With every variable parsed a throwing rule is a bug; with some missing it could not run.
     if (found.length === 0) throw err;
     return [];
+  }
+}
+
+/** A control socket that cannot be opened costs the service its remote control, not its life. */
+async function openControlSocket(
+  path: string,
+  handlers: ControlHandlers,
+  log: LoggerHandle['logger'],
+): Promise<ControlServer | null> {
+  try {
+    return await startControlServer(path, handlers, log);
+  } catch (err) {
+    log.warn({ path, err: errorMessage(err) }, `cannot open the control socket ${path}; running without one`);
+    return null;
   }
 }
 

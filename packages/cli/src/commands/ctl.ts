@@ -1,0 +1,220 @@
+import { parseArgs } from 'node:util';
+import type { ProcessStatus } from '@podserve/runtime';
+import { UsageError } from '@podserve/runtime/errors';
+import { ctlUsage } from '../usage.js';
+
+const DEFAULT_RUN_DIR = '/run/podserve';
+/** sysexits: the service could not be reached. */
+const EXIT_UNAVAILABLE = 69;
+
+interface Status {
+  service: string;
+  pid: number;
+  mode: string;
+  phase: string;
+  readiness: { ok: boolean; reason: string };
+  liveness: { ok: boolean; reason: string };
+  processes: ProcessStatus[];
+  details: Record<string, unknown>;
+  actions: Array<{ name: string; summary: string }>;
+}
+
+/**
+ * `ctl [--socket PATH | --service NAME] [--json] COMMAND …`: talks to a running service's
+ * control socket. Exit 0 on success, 1 when the service refused or failed the request, 69
+ * when nothing answers, 64 for a bad command line.
+ */
+export async function ctlCommand(args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(args);
+  } catch (err) {
+    throw new UsageError(`ctl: ${(err as Error).message.split('.')[0]}; run "node dist/main.js ctl --help"`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(ctlUsage());
+    return 0;
+  }
+  const [command, ...rest] = positionals;
+  if (command === undefined)
+    throw new UsageError('ctl needs a command: status, start, stop, restart, reload, logs, actions or an action name');
+  checkArguments(command, rest);
+  const client = await import('@podserve/runtime/control');
+  const json = values.json ?? false;
+  try {
+    const socket = values.socket ?? client.findControlSocket(env.PODSERVE_RUN_DIR || DEFAULT_RUN_DIR, values.service);
+    const call = <T>(method: 'GET' | 'POST', path: string, body?: unknown) =>
+      client.controlRequest<T>(socket, method, path, body);
+    switch (command) {
+      case 'status': {
+        noMore(command, rest);
+        const status = await call<Status>('GET', '/v1/status');
+        process.stdout.write(json ? `${JSON.stringify(status, null, 2)}\n` : statusTable(status));
+        return status.readiness.ok ? 0 : 1;
+      }
+      case 'start':
+      case 'stop':
+      case 'restart': {
+        const [name, ...extra] = rest;
+        if (name === undefined) throw new UsageError(`ctl ${command} needs a process name (see ctl status)`);
+        noMore(command, extra);
+        const { process: proc } = await call<{ process: ProcessStatus }>(
+          'POST',
+          `/v1/processes/${encodeURIComponent(name)}/${command}`,
+        );
+        process.stdout.write(
+          json
+            ? `${JSON.stringify(proc, null, 2)}\n`
+            : `${proc.name}: ${proc.state}${proc.pid ? ` (pid ${proc.pid})` : ''}, ${proc.restarts} restart(s)\n`,
+        );
+        return 0;
+      }
+      case 'reload': {
+        noMore(command, rest);
+        await call('POST', '/v1/reload');
+        process.stdout.write(json ? '{"ok":true}\n' : 'reloaded\n');
+        return 0;
+      }
+      case 'logs': {
+        noMore(command, rest);
+        const lines = values.lines ?? '100';
+        const abort = new AbortController();
+        process.once('SIGINT', () => abort.abort());
+        process.once('SIGTERM', () => abort.abort());
+        await client.controlStream(
+          socket,
+          `/v1/logs?lines=${encodeURIComponent(lines)}${values.follow ? '&follow=1' : ''}`,
+          (line) => process.stdout.write(`${json ? line : humanLine(line)}\n`),
+          abort.signal,
+        );
+        return 0;
+      }
+      case 'actions': {
+        noMore(command, rest);
+        const { actions } = await call<{ actions: Status['actions'] }>('GET', '/v1/actions');
+        if (json) process.stdout.write(`${JSON.stringify(actions, null, 2)}\n`);
+        else for (const a of actions) process.stdout.write(`${a.name.padEnd(16)} ${a.summary}\n`);
+        return 0;
+      }
+      default: {
+        const input = actionInput(rest);
+        const { result } = await call<{ result: unknown }>('POST', `/v1/actions/${encodeURIComponent(command)}`, input);
+        process.stdout.write(
+          json || typeof result !== 'string' ? `${JSON.stringify(result, null, 2)}\n` : `${result}\n`,
+        );
+        return 0;
+      }
+    }
+  } catch (err) {
+    if (err instanceof client.ControlUnavailable) {
+      process.stderr.write(`ctl: ${err.message}\n`);
+      return EXIT_UNAVAILABLE;
+    }
+    if (err instanceof client.ControlRequestError) {
+      process.stderr.write(`ctl ${command}: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+function parse(args: readonly string[]) {
+  return parseArgs({
+    args: [...args],
+    options: {
+      socket: { type: 'string' },
+      service: { type: 'string' },
+      json: { type: 'boolean' },
+      follow: { type: 'boolean', short: 'f' },
+      lines: { type: 'string', short: 'n' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+}
+
+/** Usage mistakes are reported before any socket is looked for. */
+function checkArguments(command: string, rest: readonly string[]): void {
+  if (['start', 'stop', 'restart'].includes(command)) {
+    if (rest[0] === undefined) throw new UsageError(`ctl ${command} needs a process name (see ctl status)`);
+    noMore(command, rest.slice(1));
+  } else if (['status', 'reload', 'logs', 'actions'].includes(command)) noMore(command, rest);
+  else actionInput(rest);
+}
+
+function noMore(command: string, rest: readonly string[]): void {
+  if (rest.length > 0) throw new UsageError(`ctl ${command} takes no more arguments; found "${rest.join(' ')}"`);
+}
+
+/** `key=value` pairs become a JSON object; a single JSON object is taken as it is. */
+function actionInput(rest: readonly string[]): Record<string, unknown> {
+  if (rest.length === 1 && rest[0]?.startsWith('{')) {
+    try {
+      return JSON.parse(rest[0]) as Record<string, unknown>;
+    } catch (err) {
+      throw new UsageError(`ctl: the action input is not JSON: ${(err as Error).message}`);
+    }
+  }
+  const input: Record<string, unknown> = {};
+  for (const pair of rest) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`ctl: action arguments are key=value; found "${pair}"`);
+    input[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return input;
+}
+
+function statusTable(s: Status): string {
+  const mark = (ok: boolean) => (ok ? 'ok' : 'NOT OK');
+  const out = [
+    `${s.service} (mode ${s.mode}, pid ${s.pid}): ${s.phase}`,
+    `  readiness: ${mark(s.readiness.ok)}: ${s.readiness.reason}`,
+    `  liveness:  ${mark(s.liveness.ok)}: ${s.liveness.reason}`,
+  ];
+  for (const [key, value] of Object.entries(s.details))
+    out.push(`  ${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  if (s.processes.length > 0) {
+    const rows = [['PROCESS', 'STATE', 'PID', 'RESTARTS', 'HEALTH', 'LAST EXIT', 'REASON']];
+    for (const p of s.processes) {
+      const exit = p.lastExit
+        ? p.lastExit.signal
+          ? `killed by ${p.lastExit.signal}`
+          : `code ${p.lastExit.code}`
+        : '-';
+      rows.push([
+        p.name,
+        p.state,
+        p.pid ? String(p.pid) : '-',
+        String(p.restarts),
+        p.healthy ? 'ok' : 'failing',
+        exit,
+        p.reason ?? '',
+      ]);
+    }
+    const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+    out.push(
+      '',
+      ...rows.map((r) =>
+        r
+          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+          .join('  ')
+          .trimEnd(),
+      ),
+    );
+  }
+  if (s.actions.length > 0) out.push('', `actions: ${s.actions.map((a) => a.name).join(', ')}`);
+  return `${out.join('\n')}\n`;
+}
+
+/** A JSON log line as `time level [proc] message`, for people. */
+function humanLine(line: string): string {
+  try {
+    const r = JSON.parse(line) as Record<string, unknown>;
+    const proc = r.proc ? ` [${String(r.proc)}]` : '';
+    return `${String(r.time ?? '')} ${String(r.level ?? '').padEnd(5)}${proc} ${String(r.msg ?? '')}`;
+  } catch {
+    return line;
+  }
+}

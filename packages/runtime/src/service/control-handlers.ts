@@ -1,0 +1,66 @@
+import { type ControlHandlers, NotFound, RequestFailed } from '../control/control-server.js';
+import type { LogBuffer } from '../control/log-buffer.js';
+import type { StatusResponse } from '../control/protocol.js';
+import type { StatusPublisher } from '../health/status-publisher.js';
+import type { Supervisor } from '../supervisor/supervisor.js';
+import type { BaseService } from './base-service.js';
+
+interface Parts {
+  name: string;
+  mode: string;
+  service: BaseService<unknown>;
+  supervisor: Supervisor;
+  publisher: StatusPublisher;
+  logs: LogBuffer;
+  /** Queues a reload on the runner's main loop, like SIGHUP, and resolves with its outcome. */
+  reload(): Promise<boolean>;
+}
+
+/** What the control socket answers, from the runtime's own parts: no second source of truth. */
+export function controlHandlers(parts: Parts): ControlHandlers {
+  const { service, supervisor } = parts;
+  const actions = () => Object.entries(service.actions()).map(([name, action]) => ({ name, summary: action.summary }));
+  return {
+    logs: parts.logs,
+    actions,
+    reload: parts.reload,
+    async status(): Promise<StatusResponse> {
+      const status = await parts.publisher.evaluate();
+      return {
+        service: parts.name,
+        pid: status.pid,
+        mode: parts.mode,
+        phase: status.phase,
+        readiness: status.readiness,
+        liveness: status.liveness,
+        processes: status.processes,
+        details: service.statusDetails(),
+        actions: actions(),
+      };
+    },
+    async process(name, request) {
+      let proc: ReturnType<Supervisor['require']>;
+      try {
+        proc = supervisor.require(name);
+      } catch (err) {
+        throw new NotFound((err as Error).message);
+      }
+      if (request === 'stop') await proc.stopOnRequest();
+      else {
+        const ok = request === 'start' ? await proc.startOnRequest() : await proc.restartOnRequest();
+        if (!ok && proc.state !== 'running') {
+          throw new RequestFailed(`${name} did not become ready: ${proc.reason ?? proc.state}`);
+        }
+      }
+      return proc.status();
+    },
+    async action(name, input) {
+      const action = service.actions()[name];
+      if (!action) {
+        const known = actions().map((a) => a.name);
+        throw new NotFound(`no action "${name}"; ${parts.name} offers: ${known.join(', ') || 'none'}`);
+      }
+      return action.run(input);
+    },
+  };
+}

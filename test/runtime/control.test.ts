@@ -1,0 +1,151 @@
+// The control socket and `ctl`, against the real runtime: a fixture service with real
+// processes, and the certificates service with its `renew` action.
+import { statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  distMain,
+  fixtureService,
+  isolatedEnv,
+  type Run,
+  runToEnd,
+  start,
+  tempDir,
+  tsxNode,
+} from '../support/processes.js';
+
+let dir: ReturnType<typeof tempDir>;
+let env: NodeJS.ProcessEnv;
+const running: Run[] = [];
+beforeEach(() => {
+  dir = tempDir('podserve-ctl-');
+  env = { ...isolatedEnv(dir.path), FIXTURE_DIR: join(dir.path, 'conf') };
+});
+afterEach(async () => {
+  for (const run of running.splice(0)) {
+    if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGTERM');
+    await run.exited;
+  }
+  dir.cleanup();
+});
+
+const ctl = (...args: string[]) =>
+  runToEnd(['node', distMain, 'ctl', ...args], { PODSERVE_RUN_DIR: join(dir.path, 'run') });
+
+function startFixture(processes: object[]): Run {
+  const run = start([...tsxNode, fixtureService], { ...env, FIXTURE_PROCESSES: JSON.stringify(processes) });
+  running.push(run);
+  return run;
+}
+
+describe('ctl against a running service', () => {
+  it('shows status, restarts a failed process (restart counted), reloads, and refuses what does not exist', async () => {
+    const flag = join(dir.path, 'mended');
+    const run = startFixture([
+      { name: 'steady', command: 'sleep', args: ['1000'], reload: { signal: 'SIGHUP' } },
+      {
+        name: 'flappy',
+        command: 'sh',
+        args: ['-c', `[ -e ${flag} ] || exit 4; exec sleep 1000`],
+        crashLoopLimit: 2,
+        failedRetryMs: 0,
+        backoff: { initialMs: 20 },
+      },
+    ]);
+    await run.waitFor((r) => r.stdout().includes('fixture ready'), 20_000, 'ready');
+    await run.waitFor((r) => r.stdout().includes('crash loop'), 10_000, 'crash loop');
+
+    const socket = join(dir.path, 'run', 'fixture.sock');
+    expect(statSync(socket).isSocket()).toBe(true);
+    expect(statSync(socket).mode & 0o777).toBe(0o660);
+
+    const before = await ctl('status');
+    expect(before.code).toBe(1); // not ready: flappy failed
+    expect(before.stdout).toMatch(/^fixture \(mode run, pid \d+\): ready$/m);
+    expect(before.stdout).toMatch(/^flappy +failed +- +1 +ok +code 4 +crash loop/m);
+    expect(before.stdout).toMatch(/^steady +running +\d+ +0 +ok/m);
+
+    writeFileSync(flag, '');
+    const restarted = await ctl('restart', 'flappy');
+    expect(restarted.code, restarted.stderr).toBe(0);
+    expect(restarted.stdout).toMatch(/^flappy: running \(pid \d+\), 2 restart\(s\)$/m);
+    const after = await ctl('--json', 'status');
+    expect(after.code).toBe(0);
+    const status = JSON.parse(after.stdout);
+    expect(status.readiness.ok).toBe(true);
+    expect(status.processes.find((p: { name: string }) => p.name === 'flappy')).toMatchObject({
+      state: 'running',
+      restarts: 2,
+    });
+
+    const reload = await ctl('reload');
+    expect(reload.code, reload.stderr).toBe(0);
+    await run.waitFor((r) => r.stdout().includes('reload requested over the control socket'), 5_000, 'reload log');
+    expect(run.stdout()).toContain('reload: sending SIGHUP');
+
+    const stop = await ctl('stop', 'steady');
+    expect(stop.stdout).toMatch(/^steady: stopped, 0 restart\(s\)$/m);
+    expect((await ctl('status')).code).toBe(1);
+
+    const unknown = await ctl('restart', 'nope');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe('ctl restart: no process "nope"; this service has: steady, flappy\n');
+    const noAction = await ctl('frobnicate');
+    expect(noAction.code).toBe(1);
+    expect(noAction.stderr).toMatch(/no action "frobnicate"; fixture offers: none/);
+  });
+
+  it('serves the last log records and follows new ones as they come', async () => {
+    const run = startFixture([
+      { name: 'ticker', command: 'sh', args: ['-c', 'while :; do echo tick; sleep 0.2; done'] },
+    ]);
+    await run.waitFor((r) => r.stdout().includes('fixture ready'), 20_000, 'ready');
+    const last = await ctl('--json', 'logs', '-n', '3');
+    expect(last.code).toBe(0);
+    const lines = last.stdout.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    for (const line of lines) expect(JSON.parse(line).service).toBe('fixture');
+
+    const follow = start(['node', distMain, 'ctl', 'logs', '-n', '0', '-f'], {
+      PODSERVE_RUN_DIR: join(dir.path, 'run'),
+    });
+    running.push(follow);
+    const started = Date.now();
+    await follow.waitFor((r) => r.stdout().includes('[ticker] tick'), 5_000, 'a followed line');
+    expect(Date.now() - started).toBeLessThan(2_000);
+    follow.child.kill('SIGINT');
+    expect((await follow.exited).code).toBe(0);
+  });
+
+  it('says so when nothing answers (exit 69) and refuses bad usage (exit 64)', async () => {
+    const none = await ctl('status');
+    expect(none.code).toBe(69);
+    expect(none.stderr).toMatch(/no control sockets? in .*run/);
+    const usage = await ctl('restart');
+    expect(usage.code).toBe(64);
+    expect(usage.stderr).toMatch(/ctl restart needs a process name/);
+    const help = await ctl('--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^ctl: command a running service/);
+  });
+
+  it('certificates: `ctl renew` publishes a new generation and status shows it', async () => {
+    const certPath = join(dir.path, 'certs');
+    const run = start(['node', distMain, 'certificates'], {
+      ...isolatedEnv(dir.path),
+      DOMAIN: 'example.test',
+      CERT_PATH: certPath,
+    });
+    running.push(run);
+    await run.waitFor((r) => r.stdout().includes('certificates ready'), 20_000, 'ready');
+    const before = JSON.parse((await ctl('--json', 'status')).stdout).details.generation;
+    const renew = await ctl('--json', 'renew');
+    expect(renew.code, renew.stderr).toBe(0);
+    const result = JSON.parse(renew.stdout);
+    expect(result.generation).not.toBe(before);
+    expect(result.names).toEqual(['example.test']);
+    const after = JSON.parse((await ctl('--json', 'status')).stdout);
+    expect(after.details.generation).toBe(result.generation);
+    expect(after.actions).toEqual([{ name: 'renew', summary: expect.stringContaining('issue a new certificate now') }]);
+  });
+});
