@@ -157,12 +157,8 @@ function streamLogs(url: URL, res: ServerResponse, logs: LogBuffer): void {
   const raw = url.searchParams.get('lines') ?? '100';
   const lines = Number(raw);
   if (!/^\d+$/.test(raw) || lines > logs.capacity) {
-    return sendError(
-      res,
-      400,
-      'bad_request',
-      `lines must be a whole number from 0 to ${logs.capacity}; found "${raw}"`,
-    );
+    sendError(res, 400, 'bad_request', `lines must be a whole number from 0 to ${logs.capacity}; found "${raw}"`);
+    return;
   }
   res.writeHead(200, { 'content-type': 'application/x-ndjson' });
   for (const line of logs.last(lines)) res.write(`${line}\n`);
