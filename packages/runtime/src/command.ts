@@ -1,6 +1,7 @@
 import { CommandError, errorMessage } from './errors.js';
+import { primaryGid, userName } from './files/users.js';
 import type { Logger } from './logging/logger.js';
-import { type Child, spawnChild } from './process/spawn.js';
+import { type Child, type SpawnOptions, spawnChild } from './process/spawn.js';
 
 export interface CommandOptions {
   cwd?: string;
@@ -23,6 +24,13 @@ export interface CommandResult {
   stderr: string;
   durationMs: number;
   timedOut: boolean;
+}
+
+/** uid/gid as spawn wants them: the user's primary group when no gid is given, and its name for initgroups. */
+export function runAs(uid: number | undefined, gid: number | undefined): SpawnOptions['user'] {
+  if (uid === undefined && gid === undefined) return undefined;
+  const user = uid ?? 0;
+  return { uid: user, gid: gid ?? primaryGid(user) ?? user, name: userName(user) };
 }
 
 /** How long output may still arrive after the command has exited. */
@@ -92,8 +100,7 @@ export class CommandRunner {
         args,
         cwd: options.cwd,
         env: options.env ?? process.env,
-        uid: options.uid,
-        gid: options.gid,
+        user: runAs(options.uid, options.gid),
         stdin: { input: options.input ?? '' },
         output: 'pipe',
         onOutput: (stream, chunk) => {

@@ -58,8 +58,7 @@ describe('spawnChild (uv_spawn through the native addon)', () => {
     const { child, text } = run('sh', ['-c', script], {
       cwd: '/tmp',
       env: { PATH: process.env.PATH, GREETING: 'hello' },
-      uid: 65534,
-      gid: 65534,
+      user: { uid: 65534, gid: 65534 },
     });
     await child.closed;
     expect(text('stdout').split('\n')).toEqual(['/tmp', 'hello', '65534', '65534', String(child.pid), '']);

@@ -1,4 +1,5 @@
-import { requireReaper } from '@podserve/reaper';
+import { accessSync, constants } from 'node:fs';
+import { requireReaper, setuidHelperPath } from '@podserve/reaper';
 import { signalName } from '../exit-codes.js';
 import { forgetLibuvChild, rememberLibuvChild } from './own-children.js';
 
@@ -7,8 +8,12 @@ export interface SpawnOptions {
   args: readonly string[];
   env: NodeJS.ProcessEnv;
   cwd?: string;
-  uid?: number;
-  gid?: number;
+  /**
+   * Run as this user: uid, gid and the user's supplementary groups from the group database.
+   * libuv's own uid/gid drops every supplementary group (setgroups(0)), so a daemon in
+   * `certgroup` could not read its key: the child is started through podserve-setuid instead.
+   */
+  user?: { uid: number; gid: number; name?: string };
   /** Its own session and process group (setsid), so one kill(-pid) reaches all it starts. */
   detached: boolean;
   /** 'ignore' is /dev/null; `{ input }` is written to a pipe, which is then closed. */
@@ -56,13 +61,26 @@ export function spawnChild(options: SpawnOptions): Child {
   };
   const input = typeof options.stdin === 'object' ? Buffer.from(options.stdin.input) : undefined;
 
+  // Through the helper a missing command would only show as exit 127: say it here, as uv_spawn would.
+  if (options.user) assertExecutable(options.command, options.env.PATH, options.cwd);
+  const [file, args] = options.user
+    ? [
+        setuidHelperPath(),
+        [
+          String(options.user.uid),
+          String(options.user.gid),
+          options.user.name ?? '-',
+          '--',
+          options.command,
+          ...options.args,
+        ],
+      ]
+    : [options.command, options.args];
   const pid = requireReaper().spawn({
-    file: options.command,
-    args: options.args,
+    file,
+    args,
     env: environmentStrings(options.env),
     cwd: options.cwd,
-    uid: options.uid,
-    gid: options.gid,
     detached: options.detached,
     stdin: input ? 'pipe' : (options.stdin as 'ignore' | 'inherit'),
     stdout: options.output,
@@ -101,4 +119,24 @@ function environmentStrings(env: NodeJS.ProcessEnv): string[] {
   const out: string[] = [];
   for (const [name, value] of Object.entries(env)) if (value !== undefined) out.push(`${name}=${value}`);
   return out;
+}
+
+/** Throws the error uv_spawn would (ENOENT or EACCES, child_process wording) when `command` cannot run. */
+function assertExecutable(command: string, path: string | undefined, cwd: string | undefined): void {
+  const candidates = command.includes('/')
+    ? [command.startsWith('/') ? command : `${cwd ?? process.cwd()}/${command}`]
+    : (path ?? '')
+        .split(':')
+        .filter(Boolean)
+        .map((dir) => `${dir}/${command}`);
+  let code = 'ENOENT';
+  for (const candidate of candidates) {
+    try {
+      accessSync(candidate, constants.X_OK);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EACCES') code = 'EACCES';
+    }
+  }
+  throw Object.assign(new Error(`spawn ${command} ${code}`), { code, syscall: `spawn ${command}`, path: command });
 }

@@ -4,7 +4,9 @@ export type ReadinessCheck =
   | { tcp: { host?: string; port: number } }
   | { command: readonly string[] }
   | { file: string }
-  | { probe: () => Promise<boolean> };
+  | { probe: () => Promise<boolean> }
+  /** sd_notify: the daemon sends READY=1 to the NOTIFY_SOCKET the runtime gives it (named, dovecot). */
+  | { notify: true };
 
 export interface BackoffOptions {
   /** Delay before the first restart. Default 500 ms. */
@@ -68,6 +70,11 @@ export interface ProcessSpec {
    * in a row make the process unhealthy (the service not ready) until it passes again.
    */
   readiness?: ReadinessCheck & { intervalMs?: number };
+  /**
+   * With a notify readiness check: the daemon must send WATCHDOG=1 at least this often
+   * (it is told through WATCHDOG_USEC), or it counts as hung and is killed and restarted.
+   */
+  watchdogMs?: number;
   /** Default 10 s; 0: the readiness check runs at start only. */
   healthIntervalMs?: number;
   /** Default 3. */

@@ -10,6 +10,7 @@ export async function checkReady(check: ReadinessCheck, commands: CommandRunner)
       await access(check.file);
       return true;
     }
+    if ('notify' in check) return false; // answered by the daemon itself, never polled
     if ('command' in check) {
       const result = await commands.run(check.command, { reject: false, timeoutMs: 5_000 });
       return result.exitCode === 0;
@@ -39,5 +40,6 @@ export function describeCheck(check: ReadinessCheck): string {
   if ('tcp' in check) return `TCP ${check.tcp.host ?? '127.0.0.1'}:${check.tcp.port} accepts`;
   if ('file' in check) return `${check.file} exists`;
   if ('command' in check) return `${check.command.join(' ')} succeeds`;
+  if ('notify' in check) return 'sd_notify READY=1';
   return 'probe passes';
 }

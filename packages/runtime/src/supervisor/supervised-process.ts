@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { CommandRunner } from '../command.js';
+import { type CommandRunner, runAs } from '../command.js';
 import { errorMessage } from '../errors.js';
 import { resolveGid, resolveUid } from '../files/users.js';
 import type { Logger } from '../logging/logger.js';
@@ -8,6 +8,7 @@ import { backoffDelay } from './backoff.js';
 import { childEnvironment } from './child-environment.js';
 import { HealthMonitor } from './health-monitor.js';
 import { LineSplitter } from './line-splitter.js';
+import { NotifyChannel } from './notify-channel.js';
 import { killGroup, killOne, settlesWithin, sleep } from './process-group.js';
 import { type ProcessSpec, processDefaults, type SignalAction, stopAction, stopSignalOf } from './process-spec.js';
 import { checkReady, describeCheck } from './readiness-check.js';
@@ -42,8 +43,10 @@ export interface ProcessStatus {
   pid: number | null;
   restarts: number;
   critical: boolean;
-  /** False while its health check keeps failing after start. */
+  /** False while its health check keeps failing (or its sd_notify watchdog is late) after start. */
   healthy: boolean;
+  /** What the daemon last said about itself (sd_notify STATUS=). */
+  daemonStatus: string | null;
   lastExit: ExitInfo | null;
   reason: string | null;
 }
@@ -72,8 +75,14 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
   lastExit: ExitInfo | null = null;
   reason: string | null = null;
   healthy = true;
+  daemonStatus: string | null = null;
 
   private child: Child | null = null;
+  private notify: NotifyChannel | null = null;
+  private watchdogTimer: NodeJS.Timeout | null = null;
+  private lastWatchdog = 0;
+  /** Why we killed the current instance ourselves, if we did. */
+  private killedBecause: string | null = null;
   private startedAt = 0;
   private consecutiveFailures = 0;
   /** The running instance is being stopped on purpose: its exit is not a failure. */
@@ -98,22 +107,19 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     super();
     this.log = logger.child({ proc: spec.name });
     const check = spec.readiness;
-    this.health = check
-      ? new HealthMonitor(
-          check,
-          commands,
-          this.log,
-          {
-            intervalMs: spec.healthIntervalMs ?? processDefaults.healthIntervalMs,
-            failures: spec.healthFailures ?? processDefaults.healthFailures,
-          },
-          (healthy, reason) => {
-            this.healthy = healthy;
-            if (this.state === 'running') this.reason = reason;
-            this.emit('change');
-          },
-        )
-      : null;
+    this.health =
+      check && !('notify' in check)
+        ? new HealthMonitor(
+            check,
+            commands,
+            this.log,
+            {
+              intervalMs: spec.healthIntervalMs ?? processDefaults.healthIntervalMs,
+              failures: spec.healthFailures ?? processDefaults.healthFailures,
+            },
+            (healthy, reason) => this.setHealth(healthy, reason),
+          )
+        : null;
   }
 
   get pid(): number | null {
@@ -132,6 +138,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
       restarts: this.restarts,
       critical: this.critical,
       healthy: this.healthy,
+      daemonStatus: this.daemonStatus,
       lastExit: this.lastExit,
       reason: this.reason,
     };
@@ -323,17 +330,26 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     const spec = this.spec;
     this.reason = null;
     this.healthy = true;
+    this.daemonStatus = null;
     this.setState('starting');
     const lines = { stdout: this.lineLogger('stdout'), stderr: this.lineLogger('stderr') };
     let child: Child;
     try {
+      const env = childEnvironment(spec);
+      if (spec.readiness && 'notify' in spec.readiness) {
+        this.notify = this.openNotify();
+        env.NOTIFY_SOCKET = this.notify.address;
+        if (spec.watchdogMs) env.WATCHDOG_USEC = String(spec.watchdogMs * 1000);
+      }
       child = spawnChild({
         command: spec.command,
         args: spec.args ?? [],
         cwd: spec.cwd,
-        env: childEnvironment(spec),
-        uid: spec.user === undefined ? undefined : resolveUid(spec.user),
-        gid: spec.group === undefined ? undefined : resolveGid(spec.group),
+        env,
+        user: runAs(
+          spec.user === undefined ? undefined : resolveUid(spec.user),
+          spec.group === undefined ? undefined : resolveGid(spec.group),
+        ),
         // Its own process group, so a stop can reach every descendant with one kill(-pgid).
         detached: true,
         // Raw output is for a command that owns the container's console (exec mode): it gets stdin too.
@@ -349,6 +365,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
       return;
     }
     this.child = child;
+    this.notify?.attach(child.pid);
     this.startedAt = Date.now();
     this.exited = child.exited.then((status) => {
       // A stop ends the group itself; otherwise the main process's leftovers are swept here.
@@ -374,6 +391,18 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     }
     const timeoutMs = this.spec.startTimeoutMs ?? processDefaults.startTimeoutMs;
     const deadline = Date.now() + timeoutMs;
+    if ('notify' in check) {
+      // READY=1 moves it to running (onNotifyReady); here only the deadline is kept.
+      this.log.debug('waiting for sd_notify READY=1');
+      while (this.child === child && this.state === 'starting' && Date.now() < deadline) await sleep(50);
+      if (this.child === child && this.state === 'starting') {
+        this.reason = `not ready within ${timeoutMs} ms (no sd_notify READY=1)`;
+        this.log.error(this.reason);
+        this.killedBecause = this.reason;
+        killGroup(child.pid, 'SIGKILL');
+      }
+      return;
+    }
     const interval = check.intervalMs ?? processDefaults.readinessIntervalMs;
     this.log.debug({ check: describeCheck(check) }, 'waiting for readiness');
     while (this.child === child && this.state === 'starting') {
@@ -388,6 +417,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
       if (Date.now() >= deadline) {
         this.reason = `not ready within ${timeoutMs} ms (${describeCheck(check)})`;
         this.log.error(this.reason);
+        this.killedBecause = this.reason;
         killGroup(child.pid, 'SIGKILL');
         return;
       }
@@ -403,10 +433,14 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
   private onExit(code: number | null, signal: NodeJS.Signals | null, spawnError?: string): void {
     this.clearTimers();
     this.health?.stop();
+    this.notify?.close();
+    this.notify = null;
     const uptimeMs = this.startedAt === 0 ? 0 : Date.now() - this.startedAt;
     this.lastExit = { code, signal, at: Date.now(), uptimeMs };
     this.child = null;
-    const how = spawnError ?? (signal ? `killed by ${signal}` : `exited with code ${code}`);
+    // Killed by us for a reason (a start timeout, a silent watchdog): that reason is the story.
+    const how = spawnError ?? this.killedBecause ?? (signal ? `killed by ${signal}` : `exited with code ${code}`);
+    this.killedBecause = null;
 
     if (this.stopRequested) {
       this.log.info({ code, signal }, `stopped (${how})`);
@@ -476,6 +510,51 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     this.restartTimer.unref();
   }
 
+  private setHealth(healthy: boolean, reason: string | null): void {
+    this.healthy = healthy;
+    if (this.state === 'running') this.reason = reason;
+    this.emit('change');
+  }
+
+  private openNotify(): NotifyChannel {
+    const channel = new NotifyChannel(this.log, {
+      ready: () => {
+        if (this.state !== 'starting') return;
+        this.log.info({ ms: Date.now() - this.startedAt }, 'ready (sd_notify READY=1)');
+        this.setState('running');
+        this.armWatchdog();
+      },
+      status: (text) => {
+        this.daemonStatus = text;
+        this.emit('change');
+      },
+      watchdog: () => {
+        this.lastWatchdog = Date.now();
+        if (!this.healthy) this.setHealth(true, null);
+      },
+    });
+    channel.open();
+    return channel;
+  }
+
+  /** A daemon that promised WATCHDOG=1 pings and stops sending them is hung: kill it, the policy restarts it. */
+  private armWatchdog(): void {
+    const limit = this.spec.watchdogMs;
+    if (!limit) return;
+    this.lastWatchdog = Date.now();
+    this.watchdogTimer = setInterval(
+      () => {
+        const child = this.child;
+        if (!child || this.state !== 'running' || Date.now() - this.lastWatchdog <= limit) return;
+        this.setHealth(false, `no sd_notify WATCHDOG=1 for ${Date.now() - this.lastWatchdog} ms (limit ${limit} ms)`);
+        this.log.error(`${this.reason}; killing it as hung`);
+        killGroup(child.pid, 'SIGKILL');
+      },
+      Math.max(50, Math.floor(limit / 4)),
+    );
+    this.watchdogTimer.unref();
+  }
+
   private setState(state: ProcessState): void {
     if (this.state === state) return;
     this.log.debug({ from: this.state, to: state }, `state ${this.state} → ${state}`);
@@ -498,6 +577,8 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
   }
 
   private clearTimers(): void {
+    if (this.watchdogTimer) clearInterval(this.watchdogTimer);
+    this.watchdogTimer = null;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     if (this.stabilityTimer) clearTimeout(this.stabilityTimer);
     this.restartTimer = null;

@@ -1,8 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../../../test/support/memory-logger.js';
 import { alive, tempDir } from '../../../../test/support/processes.js';
+import { createTempUser } from '../../../../test/support/users.js';
 import { CommandRunner } from '../command.js';
 import type { ProcessSpec } from './process-spec.js';
 import type { ProcessState } from './supervised-process.js';
@@ -423,5 +425,80 @@ describe('a supervisor you can command', () => {
     writeFileSync(ready, '');
     await until(() => proc.healthy, 3_000);
     expect(supervisor.readiness().ok).toBe(true);
+  });
+});
+
+describe('daemons: identity and sd_notify', () => {
+  it('runs a process as its user with the supplementary groups of the group database', async () => {
+    const user = createTempUser();
+    try {
+      supervisor.add(sh('who', 'echo "ids $(id -u) $(id -g) $(id -G)"; exec sleep 1000', { user: user.name }));
+      await supervisor.startAll();
+      await until(() => records.some((r) => String(r.msg).startsWith('ids ')));
+      const line = String(records.find((r) => String(r.msg).startsWith('ids '))?.msg);
+      const [, uid, gid, ...groups] = line.split(' ');
+      expect(Number(uid)).toBe(user.uid);
+      expect(Number(gid)).toBe(user.gid);
+      expect(groups.map(Number)).toContain(user.extraGid);
+    } finally {
+      await supervisor.stopAll();
+      user.remove();
+    }
+  });
+
+  it('a missing command run as a user still fails at start with ENOENT', async () => {
+    const proc = supervisor.add({ name: 'ghost', command: '/nonexistent/daemon', user: 'nobody', restart: 'never' });
+    await supervisor.startAll();
+    expect(proc.state).toBe('exited');
+    expect(proc.reason).toMatch(/could not start: spawn \/nonexistent\/daemon ENOENT/);
+  });
+
+  it('takes readiness from a real daemon over sd_notify (named sends READY=1 and STATUS=)', async () => {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const conf = join(dir.path, 'named.conf');
+    writeFileSync(
+      conf,
+      `options { directory "${dir.path}"; pid-file "${dir.path}/named.pid"; listen-on port ${port} { 127.0.0.1; }; listen-on-v6 { none; }; recursion no; };\ncontrols { };\n`,
+    );
+    const proc = supervisor.add({
+      name: 'named',
+      command: 'named',
+      args: ['-g', '-c', conf],
+      readiness: { notify: true },
+      startTimeoutMs: 20_000,
+    });
+    expect(await supervisor.startAll()).toBe(true);
+    expect(proc.state).toBe('running');
+    expect(records.some((r) => r.msg === 'ready (sd_notify READY=1)')).toBe(true);
+    await until(() => proc.status().daemonStatus === 'running');
+  });
+
+  it('a notify daemon that never says READY=1 is not ready and is killed at its start timeout', async () => {
+    const proc = supervisor.add(
+      sh('mute', 'exec sleep 1000', { readiness: { notify: true }, startTimeoutMs: 400, restart: 'never' }),
+    );
+    expect(await supervisor.startAll()).toBe(false);
+    expect(proc.reason).toMatch(/not ready within 400 ms \(no sd_notify READY=1\)/);
+  });
+
+  it('ignores READY=1 from a process outside the daemon’s process group', async () => {
+    const proc = supervisor.add(
+      sh('waiting', `echo "$NOTIFY_SOCKET" > ${dir.path}/sock; exec sleep 1000`, {
+        readiness: { notify: true },
+        startTimeoutMs: 3_000,
+        restart: 'never',
+      }),
+    );
+    const started = supervisor.startAll();
+    await until(() => existsSync(`${dir.path}/sock`) && readFileSync(`${dir.path}/sock`, 'utf8').trim() !== '');
+    const address = readFileSync(`${dir.path}/sock`, 'utf8').trim();
+    // python3 here is not in the daemon's group: its READY=1 must not count.
+    execFileSync('python3', [
+      '-c',
+      `import socket; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect("\\0${address.slice(1)}"); s.send(b"READY=1")`,
+    ]);
+    expect(await started).toBe(false);
+    expect(records.some((r) => r.msg === 'sd_notify message from outside the process group ignored')).toBe(true);
+    expect(proc.state).not.toBe('running');
   });
 });
