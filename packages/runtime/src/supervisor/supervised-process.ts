@@ -9,6 +9,7 @@ import { childEnvironment } from './child-environment.js';
 import { HealthMonitor } from './health-monitor.js';
 import { LineSplitter } from './line-splitter.js';
 import { NotifyChannel } from './notify-channel.js';
+import { classifyLine } from './output-levels.js';
 import { killGroup, killOne, settlesWithin, sleep } from './process-group.js';
 import { type ProcessSpec, processDefaults, type SignalAction, stopAction, stopSignalOf } from './process-spec.js';
 import { checkReady, describeCheck } from './readiness-check.js';
@@ -379,8 +380,12 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     void this.awaitReadiness(child);
   }
 
+  /** Each line a record at the daemon's own level; a JSON line's fields become the record's. */
   private lineLogger(stream: 'stdout' | 'stderr'): LineSplitter {
-    return new LineSplitter((line) => this.log.info({ stream }, line));
+    return new LineSplitter((line) => {
+      const { level, msg, fields } = classifyLine(line, stream);
+      this.log[level]({ ...fields, stream }, msg);
+    });
   }
 
   private async awaitReadiness(child: Child): Promise<void> {
