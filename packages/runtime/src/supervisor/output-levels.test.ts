@@ -23,7 +23,7 @@ describe('classifyLine', () => {
     expect(out).toEqual({
       level: 'info',
       msg: '',
-      fields: { time: 't', method: 'GET', path: '/a"b', status: 200, ua: 'curl\\x' },
+      fields: { daemon_time: 't', method: 'GET', path: '/a"b', status: 200, ua: 'curl\\x' },
     });
     expect(classifyLine('{"level":"error","msg":"boom","code":3}', 'stdout')).toEqual({
       level: 'error',
