@@ -19,6 +19,13 @@ export type { StatusResponse } from './control/protocol.js';
 export { CommandError, errorMessage, PodServeError, UsageError } from './errors.js';
 export { ExitCode, exitCodeOf, exitCodeTable } from './exit-codes.js';
 export { type AtomicWriteOptions, fsyncDirectory, writeFileAtomic } from './files/atomic-write.js';
+export {
+  type CheckResult,
+  type CommitOutcome,
+  type ConfigFile,
+  ConfigSet,
+  type ConfigSetHooks,
+} from './files/config-set.js';
 export { errCode, errnoHint } from './files/errno-hints.js';
 export { DryRunFileOps, type FileOps, octal, RealFileOps, type WriteOptions } from './files/file-ops.js';
 export { conf, dedent } from './files/template.js';

@@ -1,0 +1,154 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { memoryLogger } from '../../../../test/support/memory-logger.js';
+import { tempDir } from '../../../../test/support/processes.js';
+import { type CheckResult, ConfigSet, type ConfigSetHooks } from './config-set.js';
+
+const run = promisify(execFile);
+let dir: ReturnType<typeof tempDir>;
+beforeEach(() => {
+  dir = tempDir('podserve-configset-');
+});
+afterEach(() => dir.cleanup());
+
+/** BIND's own checker, the real thing: it reports `file:line: message`. */
+async function namedCheckconf(setDir: string): Promise<CheckResult> {
+  try {
+    await run('named-checkconf', [join(setDir, 'named.conf')]);
+    return { ok: true };
+  } catch (err) {
+    const out = `${(err as { stdout?: string }).stdout ?? ''}${(err as { stderr?: string }).stderr ?? ''}`.trim();
+    return { ok: false, message: out.split('\n')[0] ?? 'named-checkconf failed' };
+  }
+}
+
+function namedSet(options: () => string, extra: Partial<ConfigSetHooks> = {}) {
+  const { logger, records } = memoryLogger();
+  const calls: string[] = [];
+  const set = new ConfigSet(
+    join(dir.path, 'conf'),
+    {
+      render: (d) => [
+        { path: 'named.conf', content: `include "${d}/options.conf";\n` },
+        { path: 'options.conf', content: `options {\n  directory "${dir.path}";\n${options()}};\n` },
+      ],
+      check: namedCheckconf,
+      reload: async () => {
+        calls.push('reload');
+        return true;
+      },
+      confirm: async () => {
+        calls.push('confirm');
+        return true;
+      },
+      ...extra,
+    },
+    logger,
+  );
+  return { set, records, calls };
+}
+
+const generations = () => readdirSync(join(dir.path, 'conf')).filter((e) => e.startsWith('gen-'));
+
+describe('ConfigSet', () => {
+  it('checks the staged set with the daemon checker, swaps it in, reloads, confirms; an unchanged set is a no-op', async () => {
+    let opts = '  recursion no;\n';
+    const { set, calls } = namedSet(() => opts);
+    const first = await set.commit('start', { firstStart: true });
+    expect(first).toMatchObject({ ok: true, changed: true });
+    expect(calls).toEqual([]); // nothing to reload before the daemon runs
+    const live = join(dir.path, 'conf', 'current');
+    expect(readFileSync(join(live, 'named.conf'), 'utf8')).toBe(
+      `include "${join(dir.path, 'conf', readlinkSync(live))}/options.conf";\n`,
+    );
+
+    expect(await set.commit('nothing changed')).toMatchObject({ ok: true, changed: false });
+    expect(calls).toEqual([]);
+
+    opts = '  recursion no;\n  notify no;\n';
+    const second = await set.commit('a change');
+    expect(second).toMatchObject({ ok: true, changed: true });
+    expect(calls).toEqual(['reload', 'confirm']);
+    expect(readFileSync(join(live, 'options.conf'), 'utf8')).toContain('notify no;');
+    expect(generations()).toHaveLength(2); // the current one and the one to fall back to
+  });
+
+  it("refuses a set its checker rejects, with the checker's file:line message, and leaves the live set alone", async () => {
+    let opts = '  recursion no;\n';
+    const { set, calls } = namedSet(() => opts);
+    await set.commit('start', { firstStart: true });
+    const before = set.currentGeneration();
+    opts = '  recursion no;\n  bogus-option yes;\n';
+    const outcome = await set.commit('a typo');
+    expect(outcome).toMatchObject({ ok: false, stage: 'check' });
+    if (outcome.ok) return;
+    expect(outcome.message).toMatch(/options\.conf:4: unknown option 'bogus-option'/);
+    expect(set.lastError).toBe(outcome.message);
+    expect(set.currentGeneration()).toBe(before);
+    expect(calls).toEqual([]); // the daemon was never asked to reload
+    expect(generations()).toEqual([before]);
+
+    opts = '  recursion yes;\n';
+    expect(await set.commit('fixed')).toMatchObject({ ok: true });
+    expect(set.lastError).toBeNull();
+  });
+
+  it('restores the previous set and reloads it again when the reload or the confirmation fails', async () => {
+    let opts = '  recursion no;\n';
+    const results = { reload: [true], confirm: [true] };
+    const calls: string[] = [];
+    const { set } = namedSet(() => opts, {
+      reload: async () => {
+        calls.push('reload');
+        return results.reload.shift() ?? true;
+      },
+      confirm: async () => {
+        calls.push('confirm');
+        return results.confirm.shift() ?? true;
+      },
+    });
+    await set.commit('start', { firstStart: true });
+    const good = set.currentGeneration();
+
+    opts = '  recursion yes;\n';
+    results.reload = [false, true];
+    expect(await set.commit('reload refused')).toMatchObject({ ok: false, stage: 'reload' });
+    expect(set.currentGeneration()).toBe(good);
+    expect(calls).toEqual(['reload', 'reload']); // the new one, then the restored one
+
+    calls.length = 0;
+    results.reload = [true, true];
+    results.confirm = [false];
+    expect(await set.commit('daemon died after reload')).toMatchObject({ ok: false, stage: 'confirm' });
+    expect(set.currentGeneration()).toBe(good);
+    expect(calls).toEqual(['reload', 'confirm', 'reload']);
+    expect(existsSync(join(dir.path, 'conf', good ?? ''))).toBe(true);
+  });
+
+  it('runs commits one at a time', async () => {
+    let n = 0;
+    const order: string[] = [];
+    const { set } = namedSet(() => `  recursion no;\n  # ${++n}\n`, {
+      reload: async () => {
+        order.push('reload-start');
+        await new Promise((r) => setTimeout(r, 50));
+        order.push('reload-end');
+        return true;
+      },
+    });
+    await set.commit('start', { firstStart: true });
+    await Promise.all([set.commit('a'), set.commit('b')]);
+    expect(order).toEqual(['reload-start', 'reload-end', 'reload-start', 'reload-end']);
+  });
+
+  it('previews a set with the checker’s verdict without touching the live one', async () => {
+    const { set } = namedSet(() => '  bogus yes;\n');
+    const preview = await set.preview(join(dir.path, 'scratch'));
+    expect(preview.files.map((f) => f.path)).toEqual(['named.conf', 'options.conf']);
+    expect(preview.verdict).toMatchObject({ ok: false, message: expect.stringMatching(/unknown option 'bogus'/) });
+    expect(existsSync(join(dir.path, 'conf'))).toBe(false);
+  });
+});
