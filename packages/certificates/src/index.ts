@@ -7,6 +7,7 @@ export {
   watchCertificates,
 } from './consumer.js';
 export { certificatesService } from './definition.js';
+export { CertificateFollower, covers, type FollowerHooks, type FollowerOptions } from './follower.js';
 export { KEY_TYPES, type KeyType } from './keys.js';
 export { PUBLISHED_FILES } from './storage/layout.js';
 export { certWatchService } from './watch-service.js';

@@ -1,0 +1,231 @@
+import { X509Certificate } from 'node:crypto';
+import type { HealthResult, Logger } from '@podserve/runtime';
+import { type CertificatePair, type CertificateWatcher, watchCertificates } from './consumer.js';
+
+/**
+ * What a daemon service tells the follower: how to put a generation in service (render the
+ * config pointing at it, run the config transaction, reload), and how to see what the
+ * daemon really serves (a TLS handshake to its own port).
+ */
+export interface FollowerHooks {
+  /** Puts the pair in service; false (or a throw) when the daemon did not take it. */
+  apply(pair: CertificatePair): Promise<boolean>;
+  /** The SHA-256 fingerprint of the certificate the daemon serves now (undefined: no answer). */
+  served?(): Promise<string | undefined>;
+  /** Health may have changed (call ctx.healthChanged). */
+  changed(): void;
+}
+
+export interface FollowerOptions {
+  certPath: string;
+  /** Names the daemon answers for: a pair must cover every one (a wildcard covers one label). */
+  names: readonly string[];
+  log: Logger;
+  /** First retry delay after a failed apply; doubles up to maxRetryMs. Default 1 s. */
+  retryMs?: number;
+  maxRetryMs?: number;
+  /** How long a served-certificate check may keep seeing the old one after a reload. Default 5 s. */
+  confirmMs?: number;
+  /** One "waiting for …" line this often while no usable pair exists. Default 10 s. */
+  waitingReportMs?: number;
+}
+
+/**
+ * The certificate consumer every TLS daemon shares (apache now; postfix, dovecot and the API
+ * later). It does not mark a generation as served until the daemon proves it serves it:
+ * wait for a valid pair covering the names (readiness-gated start), then on every new
+ * generation verify the pair, apply it (config transaction + reload), and confirm by a TLS
+ * handshake that the daemon's answer carries the new certificate. A failure keeps the old
+ * one in service, turns readiness false with the reason, and is retried with backoff.
+ * It loads neither node-forge nor acme-client: consumers' bundles stay small.
+ */
+export class CertificateFollower {
+  private watcher: CertificateWatcher | undefined;
+  /** The newest usable pair seen on the volume. */
+  private latest: CertificatePair | undefined;
+  /** The pair the daemon is confirmed to serve. */
+  servedPair: CertificatePair | undefined;
+  private problem: string | null = 'no certificate yet';
+  private retryTimer: NodeJS.Timeout | null = null;
+  private failures = 0;
+  private applying: Promise<void> = Promise.resolve();
+  private closed = false;
+  /** Set once the daemon runs: from then on new generations are applied, not just noted. */
+  private following = false;
+  private firstReady: (pair: CertificatePair) => void = () => undefined;
+  private readonly first: Promise<CertificatePair>;
+
+  constructor(
+    private readonly options: FollowerOptions,
+    private readonly hooks: FollowerHooks,
+  ) {
+    this.first = new Promise((resolve) => {
+      this.firstReady = resolve;
+    });
+  }
+
+  /**
+   * Starts watching and resolves with the first usable pair (not yet applied: the caller
+   * renders its first config with it and starts the daemon, then calls started()).
+   */
+  async waitForFirst(signal: AbortSignal): Promise<CertificatePair | undefined> {
+    const { certPath, log } = this.options;
+    let lastReport = 0;
+    const report = (what: string) => {
+      if (Date.now() - lastReport < (this.options.waitingReportMs ?? 10_000)) return;
+      lastReport = Date.now();
+      this.problem = what;
+      log.info({ certPath, names: this.options.names }, `waiting for a certificate: ${what}`);
+      this.hooks.changed();
+    };
+    this.watcher = watchCertificates(certPath, (pair) => this.offer(pair, report), {
+      emitInitial: true,
+      onError: (err) => report(`the published pair is unusable (${err.message})`),
+      onWaiting: (reason) => report(reason),
+    });
+    const ticker = setInterval(() => {
+      if (!this.latest) report(`no valid certificate for ${this.options.names.join(', ')} in ${certPath} yet`);
+    }, 1_000);
+    ticker.unref();
+    try {
+      const aborted = new Promise<undefined>((resolve) => signal.addEventListener('abort', () => resolve(undefined)));
+      return await Promise.race([this.first, aborted]);
+    } finally {
+      clearInterval(ticker);
+    }
+  }
+
+  /** The daemon started with `pair` in its first config: confirm it and follow from here. */
+  async started(pair: CertificatePair): Promise<boolean> {
+    this.following = true;
+    const ok = await this.confirm(pair);
+    // A newer generation that came while the daemon started, or a start that did not serve it.
+    if (!ok || this.latest?.generation !== pair.generation) this.schedule(ok ? 0 : (this.options.retryMs ?? 1_000));
+    return ok;
+  }
+
+  health(): HealthResult {
+    const served = this.servedPair;
+    if (this.problem || !served) {
+      return { ok: false, reason: this.problem ?? 'no certificate served yet' };
+    }
+    if (served.notAfter.getTime() <= Date.now()) {
+      return { ok: false, reason: `the served certificate (generation ${served.generation}) has expired` };
+    }
+    return { ok: true, reason: `serving certificate generation ${served.generation}` };
+  }
+
+  details(): Record<string, unknown> {
+    return {
+      servedGeneration: this.servedPair?.generation ?? null,
+      servedNotAfter: this.servedPair?.notAfter.toISOString() ?? null,
+      latestGeneration: this.latest?.generation ?? null,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    await this.watcher?.close();
+    await this.applying.catch(() => undefined);
+  }
+
+  private offer(pair: CertificatePair, report: (what: string) => void): void {
+    const uncovered = this.options.names.filter((name) => !covers(pair.names, name));
+    if (uncovered.length > 0) {
+      report(`generation ${pair.generation} does not cover ${uncovered.join(', ')}`);
+      return;
+    }
+    if (pair.notAfter.getTime() <= Date.now()) {
+      report(`generation ${pair.generation} has expired`);
+      return;
+    }
+    this.latest = pair;
+    if (!this.following) {
+      this.firstReady(pair);
+      return;
+    }
+    this.schedule(0);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.closed) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.applying = this.applying.then(() => this.applyLatest());
+    }, delayMs);
+  }
+
+  private async applyLatest(): Promise<void> {
+    const pair = this.latest;
+    if (!pair || this.closed || pair.generation === this.servedPair?.generation) return;
+    const { log } = this.options;
+    log.info(
+      { generation: pair.generation, notAfter: pair.notAfter },
+      `new certificate generation ${pair.generation}: applying it`,
+    );
+    let applied = false;
+    try {
+      applied = await this.hooks.apply(pair);
+    } catch (err) {
+      log.error(
+        { err: (err as Error).message },
+        `applying generation ${pair.generation} failed: ${(err as Error).message}`,
+      );
+    }
+    if (applied && (await this.confirm(pair))) return;
+    this.failures += 1;
+    const delay = Math.min(
+      (this.options.retryMs ?? 1_000) * 2 ** (this.failures - 1),
+      this.options.maxRetryMs ?? 300_000,
+    );
+    this.problem = `certificate generation ${pair.generation} is not in service yet (${applied ? 'the daemon still serves the old one' : 'the daemon did not take it'}); ${this.servedPair ? `generation ${this.servedPair.generation} is still served; ` : ''}retrying in ${Math.round(delay / 1000)} s`;
+    log.error({ generation: pair.generation, failures: this.failures, retryMs: delay }, this.problem);
+    this.hooks.changed();
+    this.schedule(delay);
+  }
+
+  /** Served when the daemon's handshake carries this pair's certificate. */
+  private async confirm(pair: CertificatePair): Promise<boolean> {
+    const want = new X509Certificate(pair.cert).fingerprint256;
+    const deadline = Date.now() + (this.options.confirmMs ?? 5_000);
+    let seen: string | undefined;
+    if (this.hooks.served) {
+      for (;;) {
+        seen = await this.hooks.served().catch(() => undefined);
+        if (seen === want || Date.now() > deadline || this.closed) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      if (seen !== want) {
+        this.options.log.warn(
+          { generation: pair.generation, want, seen: seen ?? null },
+          `the daemon does not serve generation ${pair.generation} yet (it answers with ${seen ? 'another certificate' : 'nothing'})`,
+        );
+        return false;
+      }
+    }
+    const previous = this.servedPair?.generation;
+    this.servedPair = pair;
+    this.problem = null;
+    this.failures = 0;
+    this.options.log.info(
+      { generation: pair.generation, previous: previous ?? null, fingerprint: want },
+      `serving certificate generation ${pair.generation}${this.hooks.served ? ' (confirmed by a TLS handshake)' : ''}`,
+    );
+    this.hooks.changed();
+    return true;
+  }
+}
+
+/** Whether a certificate's names cover `name`: exactly, or by a wildcard for one label. */
+export function covers(certNames: readonly string[], name: string): boolean {
+  const n = name.toLowerCase();
+  return certNames.some((c) => {
+    const cn = c.toLowerCase();
+    if (cn === n) return true;
+    if (!cn.startsWith('*.')) return false;
+    const dot = n.indexOf('.');
+    return dot > 0 && n.slice(dot + 1) === cn.slice(2);
+  });
+}
