@@ -18,8 +18,9 @@ import { build } from 'esbuild';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const dist = join(root, 'dist');
-/** Services bundled separately: workspace package name → bundle name. */
-const SERVICES = { '@podserve/certificates': 'certificates' };
+/** Services bundled separately, from the registry: workspace package name → bundle name. */
+const registry = JSON.parse(readFileSync(join(root, 'services.json'), 'utf8'));
+const SERVICES = Object.fromEntries(registry.services.map((s) => [s.package, s.package.split('/')[1]]));
 
 /**
  * Memory, measured: the supervisor must stay within 10 % of a bare Node's RSS, and

@@ -19,9 +19,10 @@ services() { for f in images/*/Containerfile; do d=${f%/Containerfile}; d=${d#im
 
 build_one() {
   local name=$1 file=$2 started
+  shift 2
   started=$(date +%s.%N)
   say "building localhost/podserve-$name:latest from $file"
-  podman build --quiet --layers --format docker \
+  podman build --quiet --layers --format docker "$@" \
     --build-arg "DIAGNOSTICS=${DIAGNOSTICS:-true}" --build-arg "VERSION=$version" \
     -f "$file" -t "localhost/podserve-$name:latest" . >/dev/null
   say "built localhost/podserve-$name:latest in $(printf '%.1f' "$(echo "$(date +%s.%N) - $started" | bc)") s"
@@ -45,6 +46,7 @@ case "$cmd" in
       npm run build --silent >/dev/null
     fi
     [ -f dist/main.js ] || { echo "images.sh: dist/main.js is missing; run npm run build" >&2; exit 1; }
+    build_one os images/base/Containerfile --target os
     build_one base images/base/Containerfile
     for s in "${wanted[@]+"${wanted[@]}"}"; do build_one "$s" "images/$s/Containerfile"; done
     ;;

@@ -12,8 +12,12 @@
  *   onExit(code, signal)   after libuv has reaped it (so its pid may be forgotten)
  * The struct is freed once every handle it owns has been closed. Main thread only: a
  * Worker's loop would be closed under handles still open. */
+#define _GNU_SOURCE /* pipe2 */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <node_api.h>
 #include <uv.h>
 #include "addon.h"
@@ -217,6 +221,7 @@ napi_value spawn_child(napi_env env, napi_callback_info info) {
   uv_process_options_t o;
   uv_stdio_container_t stdio[3];
   enum stdio_mode modes[3];
+  int write_ends[3] = {-1, -1, -1};
   char *file = NULL, *cwd = NULL, **args = NULL, **envp = NULL;
   int ok_args = 0, ok_env = 0, err, i;
   bool detached = false;
@@ -277,11 +282,34 @@ napi_value spawn_child(napi_env env, napi_callback_info info) {
   modes[1] = get_stdio_mode(env, opts, "stdout");
   modes[2] = get_stdio_mode(env, opts, "stderr");
   for (i = 0; i < 3; i++) {
-    if (modes[i] == STDIO_PIPE) {
+    if (modes[i] == STDIO_PIPE && i > 0) {
+      /* Output goes through a real pipe, not libuv's socketpair: daemons open /dev/stdout or
+       * /dev/stderr by name (apache's ErrorLog, postfix's maillog_file), and opening a socket
+       * through /proc/self/fd fails with ENXIO where a pipe just works. */
+      int fds[2];
+      if (pipe2(fds, O_CLOEXEC) != 0) {
+        int e = errno, opened = c->open_handles;
+        for (int j = 0; j < i; j++)
+          if (modes[j] == STDIO_PIPE) {
+            if (write_ends[j] >= 0) close(write_ends[j]);
+            close_handle((uv_handle_t *)&c->pipes[j]); /* the last close frees c */
+          }
+        if (opened == 0) free_child(c);
+        throw_spawn_error(env, file, -e);
+        goto done;
+      }
+      uv_pipe_init(loop, &c->pipes[i], 0);
+      uv_pipe_open(&c->pipes[i], fds[0]);
+      c->pipes[i].data = c;
+      c->open_handles++;
+      write_ends[i] = fds[1];
+      stdio[i].flags = UV_INHERIT_FD;
+      stdio[i].data.fd = fds[1];
+    } else if (modes[i] == STDIO_PIPE) {
       uv_pipe_init(loop, &c->pipes[i], 0);
       c->pipes[i].data = c;
       c->open_handles++;
-      stdio[i].flags = UV_CREATE_PIPE | (i == 0 ? UV_READABLE_PIPE : UV_WRITABLE_PIPE);
+      stdio[i].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
       stdio[i].data.stream = (uv_stream_t *)&c->pipes[i];
     } else if (modes[i] == STDIO_INHERIT) {
       stdio[i].flags = UV_INHERIT_FD;
@@ -308,6 +336,9 @@ napi_value spawn_child(napi_env env, napi_callback_info info) {
   c->proc.data = c;
   c->open_handles++; /* uv_spawn initialises the process handle even when it fails */
   err = uv_spawn(loop, &c->proc, &o);
+  /* The child has its copies of the write ends (or never will): ours would keep EOF away. */
+  for (i = 1; i < 3; i++)
+    if (modes[i] == STDIO_PIPE) close(write_ends[i]);
   if (err != 0) {
     for (i = 0; i < 3; i++)
       if (modes[i] == STDIO_PIPE) close_handle((uv_handle_t *)&c->pipes[i]);

@@ -32,6 +32,7 @@ export { conf, dedent } from './files/template.js';
 export { resolveGid, resolveUid } from './files/users.js';
 export { type ProbeKind, type ProbeOutcome, probe } from './health/probe.js';
 export type { HealthResult, Phase, ServiceStatus } from './health/status.js';
+export { type TlsProbeOptions, type TlsProbeResult, tlsProbe } from './health/tls-probe.js';
 export { createLogger, type Logger, type LoggerHandle } from './logging/logger.js';
 export { Redactor } from './logging/redactor.js';
 export { OrphanReaper, type ReaperCalls, zombieChildren } from './pid1/orphan-reaper.js';

@@ -47,6 +47,16 @@ describe('spawnChild (uv_spawn through the native addon)', () => {
     expect(await child.exited).toEqual({ code: null, signal: 'SIGTERM' });
   });
 
+  it('gives piped output real pipes, so a daemon can open /dev/stdout and /dev/stderr by name', async () => {
+    const { child, text } = run('sh', [
+      '-c',
+      'echo to-out > /dev/stdout; echo to-err > /dev/stderr; stat -L -c %F /proc/self/fd/1',
+    ]);
+    await child.closed;
+    expect(text('stdout')).toBe('to-out\nfifo\n');
+    expect(text('stderr')).toBe('to-err\n');
+  });
+
   it('delivers a megabyte of output intact', async () => {
     const { child, text } = run('sh', ['-c', 'head -c 1048576 /dev/zero | tr "\\0" x']);
     await child.closed;

@@ -31,5 +31,7 @@ describe('classifyLine', () => {
       fields: { code: 3 },
     });
     expect(classifyLine('{not json}', 'stdout')).toEqual({ level: 'info', msg: '{not json}' });
+    // apache escapes a control byte as \xHH (not JSON) and a backslash as \\ (JSON).
+    expect(classifyLine('{"ua":"a\\x07b\\\\x41"}', 'stdout').fields).toEqual({ ua: 'a\u0007b\\x41' });
   });
 });

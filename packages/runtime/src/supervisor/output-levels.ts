@@ -28,7 +28,9 @@ const HEAD = 80;
 export function classifyLine(line: string, stream: 'stdout' | 'stderr'): ClassifiedLine {
   if (line.startsWith('{') && line.endsWith('}')) {
     try {
-      const fields = JSON.parse(line) as Record<string, unknown>;
+      // apache's log_config escapes bytes as \xHH, which JSON spells \u00HH.
+      const json = line.replace(/\\(\\|x([0-9a-fA-F]{2}))/g, (all, _e, hex) => (hex ? `\\u00${hex}` : all));
+      const fields = JSON.parse(json) as Record<string, unknown>;
       if (typeof fields === 'object' && fields !== null && !Array.isArray(fields)) {
         const { msg, message, level, ...rest } = fields;
         const text = typeof msg === 'string' ? msg : typeof message === 'string' ? message : '';

@@ -1,0 +1,156 @@
+import { type ConfigFile, conf, dedent } from '@podserve/runtime';
+import type { ApacheSettings } from './settings.js';
+
+/** What a render needs beyond the settings: where this set lives and which pair to serve. */
+export interface RenderInput {
+  /** The set's own directory (a ConfigSet generation). */
+  dir: string;
+  settings: ApacheSettings;
+  /** The certificate generation's directory (resolved, so a reload serves exactly it). */
+  tlsDir: string;
+  /** WEB_ROOT, or the built-in page's directory while WEB_ROOT is empty. */
+  documentRoot: string;
+}
+
+/** Mozilla's "intermediate" TLS 1.2 suites (guideline 5.7+); TLS 1.3 suites are OpenSSL's defaults. */
+const INTERMEDIATE_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/**
+ * One JSON object per request on stdout. log_config escapes `"` and `\`, and writes other
+ * bytes as \xHH, which the runtime turns into JSON's \u00HH before it parses the line.
+ */
+const ACCESS_LOG_JSON =
+  '{\\"ts\\":\\"%{%Y-%m-%dT%H:%M:%S}t.%{msec_frac}t%{%z}t\\",\\"vhost\\":\\"%v\\",\\"port\\":%{local}p,\\"client\\":\\"%a\\",\\"method\\":\\"%m\\",\\"uri\\":\\"%U\\",\\"query\\":\\"%q\\",\\"proto\\":\\"%H\\",\\"status\\":%>s,\\"bytes\\":%B,\\"duration_us\\":%D,\\"referer\\":\\"%{Referer}i\\",\\"user_agent\\":\\"%{User-Agent}i\\",\\"tls\\":\\"%{SSL_PROTOCOL}x\\"}';
+
+/** apache's whole configuration: one standalone file (no /etc/apache2, no envvars), plus the default page. */
+export function renderApache(input: RenderInput): ConfigFile[] {
+  const { dir, settings: s, tlsDir, documentRoot } = input;
+  const httpsSuffix = s.httpsPort === 443 ? '' : `:${s.httpsPort}`;
+  const aliases = s.names.slice(1);
+  const routes = s.routes
+    .map((r) => conf`    ProxyPass "${r.path}" "${r.target}"\n    ProxyPassReverse "${r.path}" "${r.target}"\n`)
+    .join('');
+  const httpd = dedent(conf`
+    # Rendered by PodServe (apache service); every change goes through apache2 -t first.
+    ServerRoot "${s.runDir}"
+    DefaultRuntimeDir "${s.runDir}"
+    PidFile "${s.runDir}/apache2.pid"
+
+    # mod_log_config, mod_unixd and mod_so are built in.
+    LoadModule mpm_event_module      /usr/lib/apache2/modules/mod_mpm_event.so
+    LoadModule authz_core_module     /usr/lib/apache2/modules/mod_authz_core.so
+    LoadModule mime_module           /usr/lib/apache2/modules/mod_mime.so
+    LoadModule dir_module            /usr/lib/apache2/modules/mod_dir.so
+    LoadModule headers_module        /usr/lib/apache2/modules/mod_headers.so
+    LoadModule rewrite_module        /usr/lib/apache2/modules/mod_rewrite.so
+    LoadModule proxy_module          /usr/lib/apache2/modules/mod_proxy.so
+    LoadModule proxy_http_module     /usr/lib/apache2/modules/mod_proxy_http.so
+    LoadModule socache_shmcb_module  /usr/lib/apache2/modules/mod_socache_shmcb.so
+    LoadModule ssl_module            /usr/lib/apache2/modules/mod_ssl.so
+    LoadModule http2_module          /usr/lib/apache2/modules/mod_http2.so
+    LoadModule reqtimeout_module     /usr/lib/apache2/modules/mod_reqtimeout.so
+
+    # The parent stays root (ports, the private key); workers run as www-data and read only WEB_ROOT.
+    User www-data
+    Group www-data
+
+    StartServers            1
+    ServerLimit             4
+    ThreadsPerChild         25
+    MinSpareThreads         25
+    MaxSpareThreads         75
+    MaxRequestWorkers       100
+    # A graceful stop lets requests in flight finish, inside the pod's grace period.
+    GracefulShutdownTimeout 10
+
+    ServerName ${s.domain}
+    ServerTokens Prod
+    ServerSignature Off
+    TraceEnable Off
+    Timeout 60
+    KeepAlive On
+    RequestReadTimeout header=20-40,MinRate=500 body=20,MinRate=500
+
+    Listen ${s.httpPort} http
+    Listen ${s.httpsPort} https
+
+    ErrorLog /dev/stderr
+    LogLevel warn
+    ErrorLogFormat "[%m:%l] [pid %P] %E: [client %a] %M"
+    LogFormat "${ACCESS_LOG_JSON}" podserve_json
+    CustomLog /dev/stdout podserve_json
+
+    TypesConfig /etc/mime.types
+    DirectoryIndex index.html
+    <Directory />
+        Options None
+        AllowOverride None
+        Require all denied
+    </Directory>
+
+    SSLProtocol             -all +TLSv1.2 +TLSv1.3
+    SSLCipherSuite          ${INTERMEDIATE_CIPHERS}
+    SSLHonorCipherOrder     off
+    SSLSessionTickets       off
+    SSLSessionCache         "shmcb:${s.runDir}/ssl_scache(512000)"
+    SSLSessionCacheTimeout  300
+
+    # HTTP: ACME HTTP-01 goes to the certificates service's responder; everything else to HTTPS.
+    <VirtualHost *:${s.httpPort}>
+        ServerName ${s.domain}
+        ServerAlias ${s.names}
+        ProxyPass /.well-known/acme-challenge/ http://127.0.0.1:${s.acmeHttpPort}/.well-known/acme-challenge/
+        ProxyPassReverse /.well-known/acme-challenge/ http://127.0.0.1:${s.acmeHttpPort}/.well-known/acme-challenge/
+        RewriteEngine On
+        # The path exactly as the client sent it (a decoded %3F would be refused, AH10508).
+        RewriteCond %{REQUEST_URI} !^/\\.well-known/acme-challenge/
+        RewriteCond %{THE_REQUEST} "^[A-Z]+ (/[^ ?]*)"
+        RewriteRule ^ https://%{SERVER_NAME}${httpsSuffix}%1 [R=301,NE,L]
+        RewriteCond %{REQUEST_URI} !^/\\.well-known/acme-challenge/
+        RewriteRule ^ https://%{SERVER_NAME}${httpsSuffix}%{REQUEST_URI} [R=301,L]
+    </VirtualHost>
+
+    <VirtualHost *:${s.httpsPort}>
+        ServerName ${s.domain}
+        ServerAlias ${s.names}
+        Protocols h2 http/1.1
+        SSLEngine on
+        SSLCertificateFile    ${tlsDir}/fullchain.pem
+        SSLCertificateKeyFile ${tlsDir}/privkey.pem
+        Header always set Strict-Transport-Security "max-age=${s.hstsMaxAge}"
+        Header always set X-Content-Type-Options "nosniff"
+        Header always set Referrer-Policy "strict-origin-when-cross-origin"
+        DocumentRoot "${documentRoot}"
+        <Directory "${documentRoot}">
+            Require all granted
+        </Directory>
+        RequestHeader set X-Forwarded-Proto "https"
+    ${routes}</VirtualHost>
+  `);
+  const files: ConfigFile[] = [{ path: 'httpd.conf', content: httpd }];
+  if (documentRoot === `${dir}/default-site`) {
+    files.push({ path: 'default-site/index.html', content: defaultPage(s.domain, aliases) });
+  }
+  return files;
+}
+
+function defaultPage(domain: string, aliases: readonly string[]): string {
+  return dedent(conf`
+    <!doctype html>
+    <html lang="en">
+    <head><meta charset="utf-8"><title>${domain}</title></head>
+    <body>
+    <h1>${domain} is served by PodServe</h1>
+    <p>This page is shown while the web root is empty. Put your site's files there (WEB_ROOT).</p>
+    ${aliases.length > 0 ? `<p>Also answering as: ${aliases.join(', ')}</p>` : ''}
+    </body>
+    </html>
+  `);
+}

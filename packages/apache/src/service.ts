@@ -1,0 +1,225 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CertificatePair } from '@podserve/certificates/consumer';
+import { CertificateFollower, covers } from '@podserve/certificates/follower';
+import {
+  BaseService,
+  type CheckResult,
+  ConfigSet,
+  type HealthResult,
+  type ProcessSpec,
+  tlsProbe,
+} from '@podserve/runtime';
+import type { ApacheEnv } from './config.js';
+import { renderApache } from './httpd-conf.js';
+import { type ApacheSettings, apacheSettings } from './settings.js';
+
+const APACHE = '/usr/sbin/apache2';
+
+/** The apache process, as data: what `--dry-run`, status and the control socket show. */
+export function apacheProcess(s: ApacheSettings, configFile: string): ProcessSpec {
+  return {
+    name: 'apache',
+    command: APACHE,
+    args: ['-f', configFile, '-D', 'FOREGROUND'],
+    // apache reads no environment of ours: its config is all in the rendered file.
+    restart: 'always',
+    critical: false,
+    // SIGUSR1: graceful restart (new config, in-flight requests finish); SIGWINCH: graceful stop.
+    reload: { signal: 'SIGUSR1' },
+    stop: { signal: 'SIGWINCH' },
+    stopTimeoutMs: 12_000,
+    readiness: { tcp: { port: s.httpsPort }, intervalMs: 100 },
+    healthIntervalMs: 10_000,
+    startTimeoutMs: 30_000,
+  };
+}
+
+/**
+ * `node dist/main.js apache`: Debian's apache2, configured from the environment, serving
+ * the certificates volume's newest generation. Every configuration change (start, SIGHUP,
+ * a renewal) goes through a ConfigSet: `apache2 -t` on the staged set, one swap, a graceful
+ * restart, and a TLS handshake that proves the new certificate is served.
+ */
+export class ApacheService extends BaseService<ApacheEnv> {
+  private settings!: ApacheSettings;
+  private configs!: ConfigSet;
+  private follower: CertificateFollower | undefined;
+  /** The pair the next render points at. */
+  private pair: CertificatePair | undefined;
+
+  override async validate(): Promise<boolean> {
+    this.settings = apacheSettings(this.config, this.ctx.common.environment);
+    this.log.debug({ settings: this.settings }, 'settings derived');
+    return true;
+  }
+
+  async configure(): Promise<boolean> {
+    const s = this.settings;
+    await this.ctx.files.ensureDir(s.runDir, { mode: 0o755 });
+    this.configs = new ConfigSet(
+      join(s.runDir, 'conf'),
+      {
+        render: (dir) => this.render(dir),
+        check: (dir) => this.check(join(dir, 'httpd.conf')),
+        reload: () => this.ctx.supervisor.require('apache').reload(),
+        confirm: () => this.answers(),
+      },
+      this.log,
+      this.ctx.common.logConfigs,
+    );
+    if (this.ctx.dryRun) return this.preview();
+    return true;
+  }
+
+  async startProcesses(): Promise<boolean> {
+    const s = this.settings;
+    const follower = new CertificateFollower(
+      { certPath: s.certPath, names: [s.domain], log: this.log },
+      {
+        apply: (pair) => this.apply(pair),
+        served: async () => (await this.probe().catch(() => undefined))?.fingerprint256,
+        changed: () => this.ctx.healthChanged(),
+      },
+    );
+    this.follower = follower;
+    const pair = await follower.waitForFirst(this.ctx.signal);
+    if (!pair) return false; // stopped while waiting
+    this.pair = pair;
+    this.warnUncovered(pair);
+    const first = await this.configs.commit(`start with certificate generation ${pair.generation}`, {
+      firstStart: true,
+    });
+    if (!first.ok) return false;
+    this.ctx.supervisor.add(apacheProcess(s, join(this.configs.current, 'httpd.conf')));
+    if (!(await this.ctx.supervisor.startAll())) return false;
+    await follower.started(pair);
+    return true;
+  }
+
+  override async readiness(): Promise<HealthResult> {
+    const processes = this.ctx.supervisor.readiness();
+    if (!processes.ok) return processes;
+    if (this.configs?.lastError) return { ok: false, reason: this.configs.lastError };
+    const tls = this.follower?.health() ?? { ok: false, reason: 'waiting for a certificate' };
+    if (!tls.ok) return tls;
+    const answer = await this.answers();
+    return answer
+      ? { ok: true, reason: `${tls.reason} on ${this.settings.httpsPort}`, details: this.follower?.details() }
+      : { ok: false, reason: `no HTTPS answer from 127.0.0.1:${this.settings.httpsPort} for ${this.settings.domain}` };
+  }
+
+  override async liveness(): Promise<HealthResult> {
+    const supervisor = this.ctx.supervisor.liveness();
+    if (!supervisor.ok) return supervisor;
+    const proc = this.ctx.supervisor.get('apache');
+    if (proc?.state === 'running' && !(await this.answers(2_000))) {
+      return { ok: false, reason: `apache (pid ${proc.pid}) does not answer HTTPS within 2 s` };
+    }
+    return { ok: true, reason: proc ? `apache is ${proc.state}` : 'starting' };
+  }
+
+  override statusDetails(): Record<string, unknown> {
+    return { ...(this.follower?.details() ?? {}), configuration: this.configs?.currentGeneration() ?? null };
+  }
+
+  /** SIGHUP and `ctl reload`: render again (WEB_ROOT may have filled) and go through the transaction. */
+  override async reload(): Promise<boolean> {
+    const outcome = await this.configs.commit('reload requested');
+    this.ctx.healthChanged();
+    return outcome.ok;
+  }
+
+  override async stop(): Promise<void> {
+    await this.follower?.close();
+    await this.ctx.supervisor.stopAll();
+  }
+
+  private render(dir: string) {
+    const pair = this.pair;
+    if (!pair) throw new Error('no certificate to render with');
+    return renderApache({ dir, settings: this.settings, tlsDir: pair.dir, documentRoot: this.documentRoot(dir) });
+  }
+
+  private documentRoot(dir: string): string {
+    try {
+      if (readdirSync(this.settings.webRoot).length > 0) return this.settings.webRoot;
+    } catch {
+      // Missing: the built-in page until it exists.
+    }
+    return `${dir}/default-site`;
+  }
+
+  /** `apache2 -t`: the daemon's own verdict, its first complaint as `file:line: message`. */
+  private async check(configFile: string): Promise<CheckResult> {
+    const result = await this.ctx.commands.run([APACHE, '-t', '-f', configFile], { reject: false, timeoutMs: 20_000 });
+    if (result.exitCode === 0) return { ok: true };
+    return { ok: false, message: checkerMessage(`${result.stderr}\n${result.stdout}`, result.exitCode) };
+  }
+
+  /** A new generation: point the config at it and go through the transaction (the follower confirms). */
+  private async apply(pair: CertificatePair): Promise<boolean> {
+    const before = this.pair;
+    this.pair = pair;
+    this.warnUncovered(pair);
+    const outcome = await this.configs.commit(`certificate generation ${pair.generation}`);
+    if (!outcome.ok) this.pair = before;
+    return outcome.ok;
+  }
+
+  private warnUncovered(pair: CertificatePair): void {
+    const uncovered = this.settings.names.filter((n) => !covers(pair.names, n));
+    if (uncovered.length > 0) {
+      this.log.warn(
+        { generation: pair.generation, uncovered },
+        `certificate generation ${pair.generation} does not cover ${uncovered.join(', ')}: clients using those names will see a name mismatch`,
+      );
+    }
+  }
+
+  private probe(timeoutMs = 2_000) {
+    return tlsProbe({
+      port: this.settings.httpsPort,
+      servername: this.settings.domain,
+      timeoutMs,
+      request: `HEAD / HTTP/1.1\r\nHost: ${this.settings.domain}\r\nUser-Agent: podserve-probe\r\nConnection: close\r\n\r\n`,
+    });
+  }
+
+  /** An HTTP answer over TLS, whatever its status: apache is serving. */
+  private async answers(timeoutMs = 2_000): Promise<boolean> {
+    const result = await this.probe(timeoutMs).catch(() => undefined);
+    return result?.firstLine?.startsWith('HTTP/') ?? false;
+  }
+
+  /** --dry-run: the rendered set and apache2 -t's verdict on it (with the certificate published now, if any). */
+  private async preview(): Promise<boolean> {
+    const { readCertificatePair } = await import('@podserve/certificates/consumer');
+    this.pair = await readCertificatePair(this.settings.certPath).catch(() => undefined);
+    if (!this.pair) {
+      this.log.warn(`dry run: no certificate in ${this.settings.certPath}; the TLS paths below are placeholders`);
+      this.pair = { dir: `${this.settings.certPath}/current` } as CertificatePair;
+    }
+    const scratch = join(this.settings.runDir, 'dry-run');
+    const preview = await this.configs.preview(scratch);
+    for (const file of preview.files) await this.ctx.files.writeFile(join(scratch, file.path), file.content);
+    const verdict = preview.verdict.ok ? 'apache2 -t: Syntax OK' : `apache2 -t refused it: ${preview.verdict.message}`;
+    this.log.info({ verdict: preview.verdict }, `dry run: ${verdict}`);
+    return true;
+  }
+}
+
+/**
+ * apache2 -t says "AH00526: Syntax error on line 12 of /x/httpd.conf:" and the detail on the
+ * next line; one log line wants "/x/httpd.conf:12: Invalid command 'Foo', …".
+ */
+export function checkerMessage(output: string, exitCode: number | null): string {
+  const located = /line (\d+) of ([^:\n]+):\s*\n?\s*(.*)/.exec(output);
+  if (located) return `${located[2]}:${located[1]}: ${located[3]}`;
+  return (
+    output
+      .split('\n')
+      .map((l) => l.trim())
+      .find(Boolean) ?? `apache2 -t exited ${exitCode}`
+  );
+}
