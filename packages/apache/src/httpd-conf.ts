@@ -56,6 +56,7 @@ export function renderApache(input: RenderInput): ConfigFile[] {
     LoadModule ssl_module            /usr/lib/apache2/modules/mod_ssl.so
     LoadModule http2_module          /usr/lib/apache2/modules/mod_http2.so
     LoadModule reqtimeout_module     /usr/lib/apache2/modules/mod_reqtimeout.so
+    LoadModule setenvif_module       /usr/lib/apache2/modules/mod_setenvif.so
 
     # The parent stays root (ports, the private key); workers run as www-data and read only WEB_ROOT.
     User www-data
@@ -83,9 +84,12 @@ export function renderApache(input: RenderInput): ConfigFile[] {
 
     ErrorLog /dev/stderr
     LogLevel warn
-    ErrorLogFormat "[%m:%l] [pid %P] %E: [client %a] %M"
+    # Fields are space-separated; "[client\\ %a]" is one field, left out when there is no client.
+    ErrorLogFormat "[%-m:%l] [pid %P] %E: [client\\ %a] %M"
     LogFormat "${ACCESS_LOG_JSON}" podserve_json
-    CustomLog /dev/stdout podserve_json
+    # The runtime's own probes are not visitors: they stay out of the access log.
+    SetEnvIf User-Agent "^podserve-probe$" podserve_probe
+    CustomLog /dev/stdout podserve_json env=!podserve_probe
 
     TypesConfig /etc/mime.types
     DirectoryIndex index.html

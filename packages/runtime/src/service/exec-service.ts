@@ -55,6 +55,7 @@ class ExecService extends BaseService<ExecEnv> {
       restart: this.options.restart,
       output: this.options.output,
       stopTimeoutMs: this.config.EXEC_STOP_TIMEOUT,
+      leftoverGraceMs: this.config.EXEC_STOP_TIMEOUT,
       // A drop-in init passes the environment on, as tini does (less PodServe's own variables).
       inheritEnvironment: true,
     });

@@ -25,6 +25,9 @@ describe('classifyLine', () => {
       msg: '',
       fields: { daemon_time: 't', method: 'GET', path: '/a"b', status: 200, ua: 'curl\\x' },
     });
+    expect(classifyLine('{"method":"GET","uri":"/x","status":301}', 'stdout')).toMatchObject({
+      msg: 'GET /x 301',
+    });
     expect(classifyLine('{"level":"error","msg":"boom","code":3}', 'stdout')).toEqual({
       level: 'error',
       msg: 'boom',

@@ -33,7 +33,7 @@ export function classifyLine(line: string, stream: 'stdout' | 'stderr'): Classif
       const fields = JSON.parse(json) as Record<string, unknown>;
       if (typeof fields === 'object' && fields !== null && !Array.isArray(fields)) {
         const { msg, message, level, ...rest } = fields;
-        const text = typeof msg === 'string' ? msg : typeof message === 'string' ? message : '';
+        const text = typeof msg === 'string' ? msg : typeof message === 'string' ? message : accessSummary(rest);
         // The record's own keys stay the runtime's: a daemon's `time` becomes `daemon_time`.
         for (const key of RESERVED) {
           if (key in rest) {
@@ -59,4 +59,12 @@ function wordLevel(word: string): Level {
   if (w.startsWith('warn')) return 'warn';
   if (w === 'debug' || w.startsWith('trace')) return 'debug';
   return 'info';
+}
+
+/** An access-log record's one-line summary: `GET /path 200`. */
+function accessSummary(fields: Record<string, unknown>): string {
+  const { method, uri, status } = fields;
+  return typeof method === 'string' && typeof uri === 'string' && status !== undefined
+    ? `${method} ${uri} ${String(status)}`
+    : '';
 }

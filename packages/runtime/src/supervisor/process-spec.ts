@@ -60,6 +60,12 @@ export interface ProcessSpec {
   stopSignal?: NodeJS.Signals;
   /** How to stop it; wins over stopSignal. Default: SIGTERM to the main process. */
   stop?: SignalAction;
+  /**
+   * When it exits on its own, what it left in its process group gets SIGTERM and, this much
+   * later, SIGKILL. Default 2 s: a crashed master's workers rarely heed SIGTERM (apache's do
+   * not), and its restart waits for them to be gone.
+   */
+  leftoverGraceMs?: number;
   /** After this long, SIGKILL goes to the whole process group. Default 8 s (inside podman's 10 s). */
   stopTimeoutMs?: number;
   /** How to make the process re-read its config; without it, reload restarts the process. */
@@ -95,6 +101,7 @@ export const processDefaults = {
   failedRetryMs: 300_000,
   stopSignal: 'SIGTERM' as NodeJS.Signals,
   stopTimeoutMs: 8_000,
+  leftoverGraceMs: 2_000,
   startTimeoutMs: 60_000,
   readinessIntervalMs: 250,
   healthIntervalMs: 10_000,
@@ -105,10 +112,4 @@ export const processDefaults = {
 /** The declared stop action, the stopSignal shorthand folded in. */
 export function stopAction(spec: ProcessSpec): SignalAction {
   return spec.stop ?? { signal: spec.stopSignal ?? processDefaults.stopSignal };
-}
-
-/** The signal a stop sends (for a stop command: what follows if the command fails). */
-export function stopSignalOf(spec: ProcessSpec): NodeJS.Signals {
-  const action = stopAction(spec);
-  return 'signal' in action ? action.signal : (spec.stopSignal ?? processDefaults.stopSignal);
 }

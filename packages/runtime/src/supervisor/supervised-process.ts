@@ -11,7 +11,7 @@ import { LineSplitter } from './line-splitter.js';
 import { NotifyChannel } from './notify-channel.js';
 import { classifyLine } from './output-levels.js';
 import { killGroup, killOne, settlesWithin, sleep } from './process-group.js';
-import { type ProcessSpec, processDefaults, type SignalAction, stopAction, stopSignalOf } from './process-spec.js';
+import { type ProcessSpec, processDefaults, type SignalAction, stopAction } from './process-spec.js';
 import { checkReady, describeCheck } from './readiness-check.js';
 import { stopWithEscalation, sweepGroup } from './stop-escalation.js';
 
@@ -371,8 +371,10 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     this.exited = child.exited.then((status) => {
       // A stop ends the group itself; otherwise the main process's leftovers are swept here.
       if (!this.stopRequested) {
-        const timeoutMs = spec.stopTimeoutMs ?? processDefaults.stopTimeoutMs;
-        this.swept = sweepGroup(child.pid, stopSignalOf(spec), timeoutMs, this.log);
+        const timeoutMs = spec.leftoverGraceMs ?? processDefaults.leftoverGraceMs;
+        // SIGTERM, not the declared stop: a graceful-stop signal is for a master, and these are
+        // what a dead master left behind (apache's workers ignore SIGWINCH without their parent).
+        this.swept = sweepGroup(child.pid, 'SIGTERM', timeoutMs, this.log);
       }
       this.onExit(status.code, status.signal);
     });
