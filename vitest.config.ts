@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
+    // Every image is built once, before the files that use them run side by side.
+    globalSetup: ['test/global-setup.ts'],
     // Real processes and daemons: forks isolate signal handlers and process-wide state.
     pool: 'forks',
     testTimeout: 60_000,

@@ -9,11 +9,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { eventually, podman, podmanResult, uniqueSuffix } from '../support/podman.js';
 import { repoRoot } from '../support/processes.js';
 
-const execFileAsync = promisify(execFile);
+const _execFileAsync = promisify(execFile);
 const CERTS_IMAGE = 'localhost/podserve-certificates:latest';
 const created = {
   containers: [] as string[],
@@ -23,14 +23,7 @@ const created = {
   files: [] as string[],
 };
 
-beforeAll(async () => {
-  // npm test has just bundled dist/; the image build reuses it.
-  await execFileAsync(join(repoRoot, 'scripts/images.sh'), ['build', 'certificates'], {
-    cwd: repoRoot,
-    env: { ...process.env, SKIP_BUNDLE: '1' },
-    timeout: 600_000,
-  });
-}, 600_000);
+// The images are built once for the whole run by test/global-setup.ts.
 
 afterAll(async () => {
   // -v: also the anonymous volume the image's VOLUME instruction gave the container.

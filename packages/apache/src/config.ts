@@ -94,6 +94,12 @@ export const apacheEnv = defineEnv({
     description:
       'Reverse-proxy routes to other services of the pod, comma-separated `PATH=URL` (e.g. `/app=http://127.0.0.1:3000`); targets must be on 127.0.0.1.',
   },
+  WEB_EXTRA_CONF: {
+    ...envTypes.absolutePath(),
+    optional: true,
+    description:
+      'A file of apache directives added to the HTTPS site (e.g. `Redirect`, `Header`, `Alias`). Read at every start, SIGHUP and `ctl reload`, and checked with `apache2 -t` first: a bad one is refused and the running configuration stays.',
+  },
   ACME_HTTP_PORT: {
     ...envTypes.port(),
     default: '8402',

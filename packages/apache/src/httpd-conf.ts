@@ -10,6 +10,8 @@ export interface RenderInput {
   tlsDir: string;
   /** WEB_ROOT, or the built-in page's directory while WEB_ROOT is empty. */
   documentRoot: string;
+  /** WEB_EXTRA_CONF's content, copied into the set so the checker sees exactly what is served. */
+  extraConf?: string;
 }
 
 /** Mozilla's "intermediate" TLS 1.2 suites (guideline 5.7+); TLS 1.3 suites are OpenSSL's defaults. */
@@ -136,9 +138,10 @@ export function renderApache(input: RenderInput): ConfigFile[] {
             Require all granted
         </Directory>
         RequestHeader set X-Forwarded-Proto "https"
-    ${routes}</VirtualHost>
+    ${routes}${input.extraConf === undefined ? '' : conf`        Include "${dir}/extra.conf"\n`}    </VirtualHost>
   `);
   const files: ConfigFile[] = [{ path: 'httpd.conf', content: httpd }];
+  if (input.extraConf !== undefined) files.push({ path: 'extra.conf', content: input.extraConf });
   if (documentRoot === `${dir}/default-site`) {
     files.push({ path: 'default-site/index.html', content: defaultPage(s.domain, aliases) });
   }

@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CertificatePair } from '@podserve/certificates/consumer';
 import { CertificateFollower, covers } from '@podserve/certificates/follower';
@@ -138,7 +138,14 @@ export class ApacheService extends BaseService<ApacheEnv> {
   private render(dir: string) {
     const pair = this.pair;
     if (!pair) throw new Error('no certificate to render with');
-    return renderApache({ dir, settings: this.settings, tlsDir: pair.dir, documentRoot: this.documentRoot(dir) });
+    const extra = this.settings.extraConf;
+    return renderApache({
+      dir,
+      settings: this.settings,
+      tlsDir: pair.dir,
+      documentRoot: this.documentRoot(dir),
+      extraConf: extra === undefined ? undefined : readFileSync(extra, 'utf8'),
+    });
   }
 
   private documentRoot(dir: string): string {

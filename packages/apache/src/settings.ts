@@ -13,6 +13,7 @@ export interface ApacheSettings {
   routes: ProxyRoute[];
   acmeHttpPort: number;
   runDir: string;
+  extraConf: string | undefined;
 }
 
 export function apacheSettings(env: ApacheEnv, environment: 'development' | 'production'): ApacheSettings {
@@ -28,5 +29,6 @@ export function apacheSettings(env: ApacheEnv, environment: 'development' | 'pro
     routes: env.WEB_PROXY_ROUTES ?? [],
     acmeHttpPort: env.ACME_HTTP_PORT,
     runDir: env.APACHE_RUN_DIR,
+    extraConf: env.WEB_EXTRA_CONF,
   };
 }

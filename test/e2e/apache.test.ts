@@ -1,0 +1,357 @@
+/**
+ * The apache service in its Debian 13 image, through podman, as users run it: a certificates
+ * volume filled by the certificates image, apache mounting it read-only, real clients (curl,
+ * openssl s_client, testssl.sh, wrk) from the host on published loopback ports.
+ */
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, podman, podmanResult, uniqueSuffix } from '../support/podman.js';
+
+const run = promisify(execFile);
+const CERTS = 'localhost/podserve-certificates:latest';
+const APACHE = 'localhost/podserve-apache:latest';
+const SECRET = 'c3VwZXJzZWNyZXRleHRyYS10c2lnLWtleQ==';
+
+const created = { containers: [] as string[], volumes: [] as string[] };
+let work: string;
+let volume: string;
+let apache: string;
+let ports: { http: number; https: number };
+
+async function output(cmd: string, args: string[], timeoutMs = 60_000) {
+  try {
+    const { stdout, stderr } = await run(cmd, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+const mountpoint = async (v: string) => (await podman(['volume', 'inspect', '--format', '{{.Mountpoint}}', v])).trim();
+const caFile = async () => join(await mountpoint(volume), 'ca.pem');
+const ready = (id: string) => podmanResult(['exec', id, '/usr/local/bin/health-check.sh', 'readiness']);
+const ctl = (id: string, ...args: string[]) => podmanResult(['exec', id, 'node', 'dist/main.js', 'ctl', ...args]);
+const parentPid = async (id: string) => (await podman(['exec', id, 'cat', '/run/podserve-apache/apache2.pid'])).trim();
+
+async function curl(...args: string[]) {
+  return output('curl', ['-s', '--max-time', '5', '--cacert', await caFile(), ...args]);
+}
+
+/** The SHA-256 fingerprint of the certificate served for example.test. */
+async function servedFingerprint(): Promise<string> {
+  const { stdout } = await output('sh', [
+    '-c',
+    `echo | openssl s_client -connect 127.0.0.1:${ports.https} -servername example.test 2>/dev/null | openssl x509 -outform PEM`,
+  ]);
+  return new X509Certificate(stdout).fingerprint256;
+}
+
+async function publishedFingerprint(): Promise<string> {
+  return new X509Certificate(readFileSync(join(await mountpoint(volume), 'cert.pem'))).fingerprint256;
+}
+
+async function renew(): Promise<void> {
+  await podman([
+    'run',
+    '--rm',
+    '-e',
+    'DOMAIN=example.test',
+    '-e',
+    'CERT_SANS=www.example.test',
+    '-v',
+    `${volume}:/data/state/certificates`,
+    CERTS,
+    'certificates',
+    '--mode',
+    'renew',
+  ]);
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'podserve-apache-e2e-'));
+  writeFileSync(join(work, 'extra.conf'), 'Header always set X-Podserve-Extra "one"\n');
+  volume = `podserve-apache-test-${uniqueSuffix()}`;
+  await podman(['volume', 'create', volume]);
+  created.volumes.push(volume);
+  await podman([
+    'run',
+    '--rm',
+    '-e',
+    'DOMAIN=example.test',
+    '-e',
+    'CERT_SANS=www.example.test',
+    '-v',
+    `${volume}:/data/state/certificates`,
+    CERTS,
+    'certificates',
+    '--mode',
+    'init',
+  ]);
+  apache = (
+    await podman([
+      'run',
+      '-d',
+      '-e',
+      'DOMAIN=example.test',
+      '-e',
+      `ACME_TSIG_SECRET=${SECRET}`, // not the web service's: it must reach no child
+      '-e',
+      'WEB_EXTRA_CONF=/etc/podserve/extra.conf',
+      '-v',
+      `${work}:/etc/podserve:ro`,
+      '-p',
+      '127.0.0.1::80',
+      '-p',
+      '127.0.0.1::443',
+      '-v',
+      `${volume}:/data/state/certificates:ro`,
+      APACHE,
+      'apache',
+    ])
+  ).trim();
+  created.containers.push(apache);
+  const port = async (p: number) => Number((await podman(['port', apache, `${p}/tcp`])).trim().split(':').pop());
+  ports = { http: await port(80), https: await port(443) };
+}, 180_000);
+
+afterAll(async () => {
+  for (const id of created.containers) await podmanResult(['rm', '-f', '-v', '-t', '0', id]);
+  for (const v of created.volumes) await podmanResult(['volume', 'rm', '-f', v]);
+  rmSync(work, { recursive: true, force: true });
+}, 120_000);
+
+describe('apache in its image', () => {
+  it('is ready within 15 s and serves HTTPS: 200, HTTP/2, HSTS and the security headers', async () => {
+    const started = Date.now();
+    await eventually(async () => (await ready(apache)).code === 0, 15_000, 'apache readiness');
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const res = await curl(
+      '-i',
+      '--http2',
+      '--resolve',
+      `example.test:${ports.https}:127.0.0.1`,
+      `https://example.test:${ports.https}/`,
+    );
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/^HTTP\/2 200/);
+    expect(res.stdout).toMatch(/^strict-transport-security: max-age=300$/im);
+    expect(res.stdout).toMatch(/^x-content-type-options: nosniff$/im);
+    expect(res.stdout).toMatch(/^referrer-policy: strict-origin-when-cross-origin$/im);
+    expect(res.stdout).toMatch(/^x-podserve-extra: one$/im);
+    expect(res.stdout).not.toMatch(/^server: .*\d/im); // ServerTokens Prod: no version
+    expect(res.stdout).toContain('example.test is served by PodServe'); // the built-in page
+  });
+
+  it('redirects HTTP to HTTPS except the ACME challenge path, which goes to the responder', async () => {
+    const redirect = await output('curl', [
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code} %{redirect_url}',
+      `http://127.0.0.1:${ports.http}/x?y=1`,
+    ]);
+    expect(redirect.stdout).toBe('301 https://127.0.0.1/x?y=1');
+    // Stand in for the certificates service's HTTP-01 responder on ACME_HTTP_PORT (8402).
+    await podman([
+      'exec',
+      '-d',
+      apache,
+      'node',
+      '-e',
+      "require('http').createServer((q,s)=>s.end('token for '+q.url)).listen(8402,'127.0.0.1')",
+    ]);
+    await eventually(
+      async () =>
+        (await output('curl', ['-s', `http://127.0.0.1:${ports.http}/.well-known/acme-challenge/abc`])).stdout ===
+        'token for /.well-known/acme-challenge/abc',
+      5_000,
+      'the challenge to be proxied',
+    );
+  });
+
+  it('refuses TLS 1.1 (the client allowing it) while TLS 1.2 works, and testssl.sh finds nothing weak', async () => {
+    await eventually(async () => (await ready(apache)).code === 0, 15_000, 'ready');
+    const tls11 = await output('sh', [
+      '-c',
+      `echo | openssl s_client -connect 127.0.0.1:${ports.https} -servername example.test -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' 2>&1`,
+    ]);
+    expect(tls11.stdout).toMatch(/alert protocol version|no protocols available|wrong version number/);
+    const tls12 = await output('sh', [
+      '-c',
+      `echo | openssl s_client -connect 127.0.0.1:${ports.https} -servername example.test -tls1_2 2>&1`,
+    ]);
+    expect(tls12.stdout).toMatch(/Protocol *: TLSv1\.2/);
+
+    const report = join(work, 'testssl.json');
+    // Debian's testssl.sh package installs it as `testssl`.
+    const audit = await output(
+      'testssl',
+      [
+        '--quiet',
+        '--warnings',
+        'off',
+        '--color',
+        '0',
+        '--protocols',
+        '--std',
+        '--jsonfile',
+        report,
+        `127.0.0.1:${ports.https}`,
+      ],
+      300_000,
+    );
+    expect(audit.stderr + audit.stdout).not.toMatch(/Fatal error/);
+    const findings = JSON.parse(readFileSync(report, 'utf8')) as Array<{
+      id: string;
+      severity: string;
+      finding: string;
+    }>;
+    const offered = (id: string) => findings.find((f) => f.id === id)?.finding ?? 'missing';
+    for (const old of ['SSLv2', 'SSLv3', 'TLS1', 'TLS1_1']) expect(offered(old), old).toMatch(/^not offered/);
+    expect(offered('TLS1_2')).toMatch(/^offered/);
+    expect(offered('TLS1_3')).toMatch(/^offered/);
+    const weak = findings.filter((f) => f.id.startsWith('cipherlist_') && !['OK', 'INFO'].includes(f.severity));
+    expect(weak, JSON.stringify(weak)).toEqual([]);
+  }, 300_000);
+
+  it('serves a renewed certificate within 5 s, with the same parent pid', async () => {
+    await eventually(async () => (await ready(apache)).code === 0, 15_000, 'ready');
+    const parent = await parentPid(apache);
+    const before = await servedFingerprint();
+    await renew();
+    const published = await publishedFingerprint();
+    expect(published).not.toBe(before);
+    const started = Date.now();
+    await eventually(
+      async () => (await servedFingerprint()) === published,
+      5_000,
+      'the renewed certificate to be served',
+    );
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await parentPid(apache)).toBe(parent);
+    const status = JSON.parse((await ctl(apache, '--json', 'status')).stdout);
+    expect(status.details.servedGeneration).toBe(status.details.latestGeneration);
+  });
+
+  it('renews under load: wrk for 30 s while 10 renewals are forced, no failed request, each new certificate served within 1 s', async () => {
+    await eventually(async () => (await ready(apache)).code === 0, 15_000, 'ready');
+    // One TLS handshake per request (Connection: close), as clients arriving during a renewal
+    // make them. With keep-alive, a graceful restart closes idle connections, and a request
+    // wrk has just written on one is lost (browsers retry those; wrk counts them): npm run
+    // bench reports that number side by side.
+    const load = output(
+      'wrk',
+      ['-t2', '-c16', '-d30s', '--timeout', '5s', '-H', 'Connection: close', `https://127.0.0.1:${ports.https}/`],
+      60_000,
+    );
+    const late: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      await renew();
+      const published = await publishedFingerprint();
+      await new Promise((r) => setTimeout(r, 1_000));
+      const served = await servedFingerprint();
+      if (served !== published) late.push(`renewal ${i + 1}: still the old certificate 1 s after publishing`);
+    }
+    const result = await load;
+    expect(result.code, result.stderr).toBe(0);
+    const requests = Number(/(\d+) requests in/.exec(result.stdout)?.[1] ?? 0);
+    expect(requests, result.stdout).toBeGreaterThan(500);
+    expect(result.stdout, 'no request may fail').not.toMatch(/Non-2xx or 3xx responses/);
+    expect(result.stdout, 'no connection may fail').not.toMatch(/Socket errors/);
+    expect(late).toEqual([]);
+  }, 120_000);
+
+  it('refuses a configuration that fails apache2 -t on reload: the old one keeps serving, readiness says file:line', async () => {
+    writeFileSync(join(work, 'extra.conf'), 'Header always set X-Podserve-Extra "one"\nNoSuchDirective on\n');
+    const reload = await ctl(apache, 'reload');
+    expect(reload.code).toBe(1);
+    const probe = await ready(apache);
+    expect(probe.code).toBe(1);
+    expect(probe.stderr).toMatch(/extra\.conf:2: Invalid command 'NoSuchDirective'/);
+    const still = await curl(
+      '-sI',
+      '--resolve',
+      `example.test:${ports.https}:127.0.0.1`,
+      `https://example.test:${ports.https}/`,
+    );
+    expect(still.stdout).toMatch(/^x-podserve-extra: one$/im); // the old configuration, still up
+
+    writeFileSync(join(work, 'extra.conf'), 'Header always set X-Podserve-Extra "two"\n');
+    expect((await ctl(apache, 'reload')).code).toBe(0);
+    await eventually(async () => (await ready(apache)).code === 0, 5_000, 'ready again');
+    const fixed = await curl(
+      '-sI',
+      '--resolve',
+      `example.test:${ports.https}:127.0.0.1`,
+      `https://example.test:${ports.https}/`,
+    );
+    expect(fixed.stdout).toMatch(/^x-podserve-extra: two$/im);
+  });
+
+  it('gives apache no variable of the runtime (no secret), and logs access as JSON records', async () => {
+    const pid = await parentPid(apache);
+    const environ = (await podman(['exec', apache, 'cat', `/proc/${pid}/environ`])).split('\0').filter(Boolean);
+    const names = environ.map((e) => e.split('=')[0]);
+    expect(names.every((n) => ['PATH', 'LANG', 'LC_ALL', 'TZ', 'HOME'].includes(n ?? ''))).toBe(true);
+    expect(environ.join('\n')).not.toContain(SECRET);
+    await curl(
+      '-s',
+      '-o',
+      '/dev/null',
+      '-A',
+      'agent "quoted"',
+      '--resolve',
+      `example.test:${ports.https}:127.0.0.1`,
+      `https://example.test:${ports.https}/logged`,
+    );
+    await eventually(
+      async () => (await podman(['logs', apache])).includes('"uri":"/logged"'),
+      5_000,
+      'the access record',
+    );
+    const record = (await podman(['logs', apache]))
+      .split('\n')
+      .filter((l) => l.includes('"uri":"/logged"'))
+      .map((l) => JSON.parse(l))[0];
+    expect(record).toMatchObject({
+      proc: 'apache',
+      method: 'GET',
+      status: 404,
+      user_agent: 'agent "quoted"',
+      msg: 'GET /logged 404',
+    });
+  });
+
+  it('restarts a killed apache parent and is ready again within 15 s; ctl status counts it, and ctl restarts it', async () => {
+    await podman(['exec', apache, 'kill', '-9', await parentPid(apache)]);
+    const started = Date.now();
+    await new Promise((r) => setTimeout(r, 300));
+    await eventually(async () => (await ready(apache)).code === 0, 15_000, 'ready after kill -9');
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const status = await ctl(apache, 'status');
+    expect(status.stdout).toMatch(/^apache +running +\d+ +1 +ok +killed by SIGKILL/m);
+    const restart = await ctl(apache, 'restart', 'apache');
+    expect(restart.stdout).toMatch(/^apache: running \(pid \d+\), 2 restart\(s\)$/m);
+  });
+
+  it('refuses HTTPS_PORT=99999 with exit 78 naming it', async () => {
+    const result = await podmanResult(['run', '--rm', '-e', 'HTTPS_PORT=99999', APACHE, 'apache']);
+    expect(result.code).toBe(78);
+    expect(result.stdout).toMatch(/HTTPS_PORT: expected an integer from 1 to 65535; found \\"99999\\"/);
+  });
+
+  it('stops gracefully on podman stop: exit 0 well inside the grace period', async () => {
+    const started = Date.now();
+    await podman(['stop', '-t', '15', apache]);
+    expect(Date.now() - started).toBeLessThan(12_000);
+    expect((await podman(['inspect', '--format', '{{.State.ExitCode}}', apache])).trim()).toBe('0');
+    expect(await podman(['logs', apache])).toContain('caught SIGWINCH, shutting down gracefully');
+  });
+});
