@@ -8,7 +8,8 @@ Usage: scripts/pod.sh up [--no-build]   (re)build the images, play pod.yaml, wai
        scripts/pod.sh down [--volumes] stop and remove the pod (and its named volumes)
        scripts/pod.sh status           each container's state and readiness
        scripts/pod.sh logs [CONTAINER] logs of one container (e.g. certificates), or of all
-Environment: POD_YAML (default pod.yaml), POD_TIMEOUT (default 120).
+Environment: POD_YAML (default pod.yaml), POD_TIMEOUT (default 120), POD_HTTP_PORT and
+POD_HTTPS_PORT (host ports for apache's 80 and 443; default 8080 and 8443).
 USAGE
 }
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,7 +20,8 @@ say() { printf '[pod] %s\n' "$*"; }
 pod_name() { awk '/^kind: Pod/{p=1} p && /^  name:/{print $2; exit}' "$yaml"; }
 containers() { awk '/^  containers:/{c=1; next} /^  [a-z]/{c=0} c && /^    - name:/{print $3}' "$yaml"; }
 images_in_yaml() { awk '/^      image:/{print $2}' "$yaml" | sort -u; }
-probe() { podman exec "$1" /usr/local/bin/health-check.sh readiness 2>&1; }
+# Containers are named after their service, and each probe names it: the run volume is shared.
+probe() { podman exec "$pod-$1" /usr/local/bin/health-check.sh readiness "$1" 2>&1; }
 # podman 4.3 without systemd complains on every healthcheck timer it cannot create: noise.
 # (Through a file, not a pipe: conmon inherits podman's stderr and would hold a pipe open forever.)
 quiet() {
@@ -47,12 +49,19 @@ case "$cmd" in
       scripts/images.sh build "${wanted[@]}"
     fi
     if podman pod exists "$pod"; then say "pod $pod exists; replacing it"; fi
-    say "playing $yaml"
-    quiet podman play kube --replace "$yaml" >/dev/null
+    # Host ports for apache come from the environment: play a copy with them filled in.
+    play=$yaml
+    if [ -n "${POD_HTTP_PORT:-}${POD_HTTPS_PORT:-}" ]; then
+      play=$(mktemp --suffix=.yaml)
+      trap 'rm -f "$play"' EXIT
+      sed -e "s/hostPort: 8080\$/hostPort: ${POD_HTTP_PORT:-8080}/" -e "s/hostPort: 8443\$/hostPort: ${POD_HTTPS_PORT:-8443}/" "$yaml" >"$play"
+    fi
+    say "playing $yaml (apache on host ports ${POD_HTTP_PORT:-8080} and ${POD_HTTPS_PORT:-8443})"
+    quiet podman play kube --replace "$play" >/dev/null
     say "waiting up to ${timeout_s} s for every container to be ready"
     deadline=$(( $(date +%s) + timeout_s ))
     for c in $(containers); do
-      until out=$(probe "$pod-$c"); do
+      until out=$(probe "$c"); do
         if [ "$(date +%s)" -ge "$deadline" ]; then
           say "$c is not ready after ${timeout_s} s: $out"
           say "its last log lines:"; podman logs --tail 20 "$pod-$c" >&2 || true
@@ -89,7 +98,7 @@ case "$cmd" in
     printf '%-16s %-10s %s\n' CONTAINER STATE READINESS
     for c in $(containers); do
       state=$(podman inspect --format '{{.State.Status}}' "$pod-$c" 2>/dev/null || echo missing)
-      if out=$(probe "$pod-$c"); then ready="✅ $out"; else ready="❌ $out"; worst=1; fi
+      if out=$(probe "$c"); then ready="✅ $out"; else ready="❌ $out"; worst=1; fi
       printf '%-16s %-10s %s\n' "$c" "$state" "$ready"
     done
     exit "$worst"

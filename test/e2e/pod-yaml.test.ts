@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pod, Secret } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
@@ -25,11 +25,46 @@ describe('pod.yaml', () => {
   it('mounts the certificates volume read-only in every consumer, with probes on every container', () => {
     const pod = new Pod(documents[1] as never);
     for (const c of pod.spec?.containers ?? []) {
-      expect(c.readinessProbe?.exec?.command, c.name).toEqual(['/usr/local/bin/health-check.sh', 'readiness']);
-      expect(c.livenessProbe?.exec?.command, c.name).toEqual(['/usr/local/bin/health-check.sh', 'liveness']);
+      // Named: the run volume the containers share holds every service's status.
+      expect(c.readinessProbe?.exec?.command, c.name).toEqual(['/usr/local/bin/health-check.sh', 'readiness', c.name]);
+      expect(c.livenessProbe?.exec?.command, c.name).toEqual(['/usr/local/bin/health-check.sh', 'liveness', c.name]);
       expect(c.resources?.limits?.memory, c.name).toBeDefined();
       const certs = c.volumeMounts?.find((m) => m.name === 'certificates');
       expect(certs?.readOnly ?? false, c.name).toBe(c.name !== 'certificates');
+    }
+  });
+});
+
+describe('pod.yaml against the service registry (services.json)', () => {
+  const registry = JSON.parse(readFileSync(join(repoRoot, 'services.json'), 'utf8')) as {
+    services: Array<{ name: string; image: string; ports: Array<{ name: string; containerPort: number }> }>;
+  };
+  const pod = new Pod(documents[1] as never);
+
+  it('runs each container as a registered service, from that service’s image, with its ports', () => {
+    for (const c of pod.spec?.containers ?? []) {
+      const service = registry.services.find((s) => s.name === c.args?.[0]);
+      expect(service, `${c.name} runs ${c.args?.[0]}`).toBeDefined();
+      expect(c.name).toBe(service?.name);
+      expect(c.image).toBe(`localhost/podserve-${service?.image}:latest`);
+      expect((c.ports ?? []).map((p) => ({ name: p.name, containerPort: p.containerPort }))).toEqual(
+        service?.ports.map((p) => ({ name: p.name, containerPort: p.containerPort })),
+      );
+    }
+  });
+
+  it('has every port unique across the pod (one network namespace), the ACME responder included', () => {
+    const env = (name: string) =>
+      (pod.spec?.containers ?? []).flatMap((c) => (c.env ?? []).filter((e) => e.name === name).map((e) => e.value));
+    const ports = (pod.spec?.containers ?? []).flatMap((c) => (c.ports ?? []).map((p) => p.containerPort));
+    const acme = new Set(env('ACME_HTTP_PORT'));
+    expect(acme.size, 'certificates and apache agree on ACME_HTTP_PORT').toBe(1);
+    expect(new Set([...ports, ...acme].map(Number)).size).toBe(ports.length + 1);
+  });
+
+  it('names a Containerfile for every image of the registry', () => {
+    for (const s of registry.services) {
+      expect(existsSync(join(repoRoot, 'images', s.image, 'Containerfile')), s.image).toBe(true);
     }
   });
 });

@@ -10,10 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/pebble.js';
 import { eventually, podman, podmanResult, uniqueSuffix } from '../support/podman.js';
 import { repoRoot } from '../support/processes.js';
 
-const _execFileAsync = promisify(execFile);
+const execFileAsync = promisify(execFile);
 const CERTS_IMAGE = 'localhost/podserve-certificates:latest';
 const created = {
   containers: [] as string[],
@@ -152,18 +153,22 @@ describe('certificates image alone', () => {
 });
 
 describe('pod.yaml under podman play kube', () => {
-  it('comes up ready; the consumer reads a matching pair read-only and sees a forced renewal', async () => {
-    // A private copy of pod.yaml: unique pod, volume and secret names, so a user's pod is untouched.
+  it('comes up ready; apache serves the certificate read-only, and a renewal asked over the control socket reaches it', async () => {
+    // A private copy of pod.yaml: unique pod, volume and secret names and free host ports, so a
+    // user's pod is untouched.
     const suffix = uniqueSuffix();
     const dir = mkdtempSync(join(tmpdir(), 'podserve-e2e-'));
     const file = join(dir, 'pod.yaml');
     const pod = `podserve-e2e-${suffix}`;
+    const [httpPort, httpsPort] = [await freePort(), await freePort()];
     writeFileSync(
       file,
       readFileSync(join(repoRoot, 'pod.yaml'), 'utf8')
         .replace(/^ {2}name: podserve$/m, `  name: ${pod}`)
         .replaceAll('podserve-secrets', `podserve-secrets-${suffix}`)
-        .replace(/claimName: (podserve-[a-z]+)/g, `claimName: $1-${suffix}`),
+        .replace(/claimName: (podserve-[a-z]+)/g, `claimName: $1-${suffix}`)
+        .replace('hostPort: 8080', `hostPort: ${httpPort}`)
+        .replace('hostPort: 8443', `hostPort: ${httpsPort}`),
     );
     created.files.push(file);
     created.pods.push(pod);
@@ -172,25 +177,46 @@ describe('pod.yaml under podman play kube', () => {
 
     await podman(['play', 'kube', file], 180_000);
     const certs = `${pod}-certificates`;
-    const watch = `${pod}-cert-watch`;
-    await eventually(async () => (await probe(certs)).code === 0, 60_000, 'certificates ready');
-    await eventually(async () => (await probe(watch)).code === 0, 60_000, 'cert-watch ready');
-    expect((await probe(watch)).stdout).toMatch(/key matches certificate/);
+    const web = `${pod}-apache`;
+    const probeOf = (id: string, service: string) =>
+      podmanResult(['exec', id, '/usr/local/bin/health-check.sh', 'readiness', service]);
+    await eventually(async () => (await probeOf(certs, 'certificates')).code === 0, 60_000, 'certificates ready');
+    await eventually(async () => (await probeOf(web, 'apache')).code === 0, 60_000, 'apache ready');
 
     // The consumer's mount is read-only, and the secret arrived through the Secret volume.
-    const write = await podmanResult(['exec', watch, 'touch', '/data/state/certificates/intruder']);
+    const write = await podmanResult(['exec', web, 'touch', '/data/state/certificates/intruder']);
     expect(write.code).not.toBe(0);
     expect(write.stderr).toMatch(/Read-only file system/);
     expect((await podmanResult(['exec', certs, 'test', '-s', '/run/secrets/podserve/acme-tsig-secret'])).code).toBe(0);
 
-    const before = await podman(['logs', watch]);
-    expect(before).toMatch(/read certificate generation \S+: key matches certificate/);
-    await podman(['exec', certs, 'touch', '/data/state/certificates/renew-now']);
-    await eventually(
-      async () => /new certificate generation \S+: key matches certificate/.test(await podman(['logs', watch])),
-      30_000,
-      'the consumer to see the renewed generation',
+    const served = async () => {
+      const { stdout } = await execFileAsync('sh', [
+        '-c',
+        `echo | openssl s_client -connect 127.0.0.1:${httpsPort} -servername podserve.test 2>/dev/null | openssl x509 -noout -fingerprint -sha256`,
+      ]);
+      return stdout.trim();
+    };
+    const before = await served();
+    expect(before).toMatch(/^sha256 Fingerprint=/i);
+    // From the apache container, through the shared run volume: no podman exec into certificates.
+    const renew = await podmanResult([
+      'exec',
+      web,
+      'node',
+      'dist/main.js',
+      'ctl',
+      '--service',
+      'certificates',
+      '--json',
+      'renew',
+    ]);
+    expect(renew.code, renew.stderr).toBe(0);
+    await eventually(async () => (await served()) !== before, 10_000, 'apache to serve the renewed certificate');
+    const status = JSON.parse(
+      (await podmanResult(['exec', certs, 'node', 'dist/main.js', 'ctl', '--service', 'apache', '--json', 'status']))
+        .stdout,
     );
+    expect(status.details.servedGeneration).toBe(JSON.parse(renew.stdout).generation);
 
     await podman(['play', 'kube', '--down', file], 120_000);
     expect((await podmanResult(['pod', 'exists', pod])).code).not.toBe(0);
