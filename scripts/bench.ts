@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandRunner, Supervisor } from '@podserve/runtime';
 import pino from 'pino';
+import { apacheRows } from './bench-apache.js';
 import { certificateRows } from './bench-certificates.js';
 
 const root = join(import.meta.dirname, '..');
@@ -184,7 +185,10 @@ try {
   await crashToRestart();
   await sigtermToExit();
   await probeLatency();
-  if (!process.argv.includes('--runtime-only')) rows.push(...(await certificateRows()));
+  if (!process.argv.includes('--runtime-only')) {
+    rows.push(...(await certificateRows()));
+    rows.push(...(await apacheRows()));
+  }
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';
   console.log(`\nPodServe runtime benchmark: Node ${process.version}, ${cpu}\n`);
   console.log('| measure | result | target | |');

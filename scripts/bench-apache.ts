@@ -1,0 +1,225 @@
+/**
+ * Web service benchmarks for `npm run bench`, in the apache image through podman, side by
+ * side in the same run: requests/s under PodServe vs the same rendered apache config started
+ * bare (apache2 as the container's entrypoint), publish → new certificate served, cold start
+ * → ready, what keep-alive clients see during renewals, and the runtime's RSS next to a bare
+ * Node in the same container. Needs podman, wrk and openssl; skipped with a note otherwise.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const CERTS = 'localhost/podserve-certificates:latest';
+const APACHE = 'localhost/podserve-apache:latest';
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const podman = (...args: string[]) =>
+  execFileSync('podman', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+const ok = (cmd: string, args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
+
+export async function apacheRows(): Promise<string[]> {
+  const rows: string[] = [];
+  const row = (what: string, measured: string, target: string, good: boolean | null) =>
+    rows.push(`| ${what} | ${measured} | ${target} | ${good === null ? '' : good ? '✅' : '❌'} |`);
+  if (!ok('podman', ['image', 'exists', APACHE]) || !ok('which', ['wrk'])) {
+    row('apache rows', 'skipped: run scripts/images.sh build and install wrk', '', null);
+    return rows;
+  }
+  const suffix = `${process.pid}`;
+  const volume = `podserve-bench-certs-${suffix}`;
+  const containers: string[] = [];
+  const work = mkdtempSync(join(tmpdir(), 'podserve-bench-apache-'));
+  const run = (...args: string[]) => {
+    const id = podman('run', '-d', ...args);
+    containers.push(id);
+    return id;
+  };
+  const port = (id: string, p: number) => Number(podman('port', id, `${p}/tcp`).split(':').pop());
+  const ready = (id: string) => ok('podman', ['exec', id, '/usr/local/bin/health-check.sh', 'readiness']);
+  const served = (httpsPort: number) => {
+    const pem = execFileSync(
+      'sh',
+      [
+        '-c',
+        `echo | openssl s_client -connect 127.0.0.1:${httpsPort} -servername example.test 2>/dev/null | openssl x509 -outform PEM`,
+      ],
+      { encoding: 'utf8' },
+    );
+    return new X509Certificate(pem).fingerprint256;
+  };
+  const wrk = (url: string, seconds: number, extra: string[] = []) => {
+    const out = execFileSync('wrk', ['-t2', '-c16', `-d${seconds}s`, ...extra, url], { encoding: 'utf8' });
+    return {
+      rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
+      errors: /Socket errors: (.*)/.exec(out)?.[1] ?? 'none',
+      non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+    };
+  };
+  try {
+    podman('volume', 'create', volume);
+    podman(
+      'run',
+      '--rm',
+      '-e',
+      'DOMAIN=example.test',
+      '-v',
+      `${volume}:/data/state/certificates`,
+      CERTS,
+      'certificates',
+      '--mode',
+      'init',
+    );
+    const apacheArgs = [
+      '-e',
+      'DOMAIN=example.test',
+      '-e',
+      'LOG_LEVEL=warn',
+      '-v',
+      `${volume}:/data/state/certificates:ro`,
+      '-p',
+      '127.0.0.1::443',
+    ];
+
+    // Cold start → ready (podman run included), median of 3.
+    const starts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      const id = run(...apacheArgs, APACHE, 'apache');
+      while (!ready(id)) await sleep(50);
+      starts.push(performance.now() - t0);
+      if (i < 2) podman('rm', '-f', '-t', '0', id);
+    }
+    const sup = containers.at(-1) as string;
+    const supPort = port(sup, 443);
+
+    // The same rendered configuration, started bare.
+    const confDir = podman('exec', sup, 'readlink', '-f', '/run/podserve-apache/conf/current');
+    podman('cp', `${sup}:${confDir}`, join(work, 'conf'));
+    const bare = run(
+      ...apacheArgs,
+      '-v',
+      `${join(work, 'conf')}:${confDir}:ro`,
+      '--entrypoint',
+      '/usr/sbin/apache2',
+      APACHE,
+      '-f',
+      `${confDir}/httpd.conf`,
+      '-D',
+      'FOREGROUND',
+    );
+    const barePort = port(bare, 443);
+    await sleep(1_500);
+    wrk(`https://127.0.0.1:${supPort}/`, 3); // warm-up
+    wrk(`https://127.0.0.1:${barePort}/`, 3);
+    const rps = { sup: [] as number[], bare: [] as number[] };
+    for (let i = 0; i < 3; i++) {
+      rps.sup.push(wrk(`https://127.0.0.1:${supPort}/`, 8).rps);
+      rps.bare.push(wrk(`https://127.0.0.1:${barePort}/`, 8).rps);
+    }
+    podman('rm', '-f', '-t', '0', bare);
+    const ratio = median(rps.sup) / median(rps.bare);
+    row(
+      'apache requests/s, keep-alive (wrk -c16, median of 3 × 8 s)',
+      `PodServe ${median(rps.sup).toFixed(0)}, bare ${median(rps.bare).toFixed(0)} (${ratio.toFixed(3)}×)`,
+      '≥ 0.98 × bare',
+      ratio >= 0.98,
+    );
+
+    // Publish → served, median of 5 renewals.
+    const delays: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const before = served(supPort);
+      podman(
+        'run',
+        '--rm',
+        '-e',
+        'DOMAIN=example.test',
+        '-v',
+        `${volume}:/data/state/certificates`,
+        CERTS,
+        'certificates',
+        '--mode',
+        'renew',
+      );
+      const t0 = performance.now();
+      while (served(supPort) === before && performance.now() - t0 < 10_000) await sleep(20);
+      delays.push(performance.now() - t0);
+    }
+    row(
+      'publish → new certificate served (median of 5)',
+      `${median(delays).toFixed(0)} ms`,
+      '< 1000 ms',
+      median(delays) < 1_000,
+    );
+    row(
+      'apache cold start → ready (podman run included, median of 3)',
+      `${median(starts).toFixed(0)} ms`,
+      '< 5000 ms',
+      median(starts) < 5_000,
+    );
+
+    // What clients see while certificates renew: 5 renewals during 15 s of load.
+    const during = async (extra: string[]) => {
+      const started = performance.now();
+      const load = new Promise<ReturnType<typeof wrk>>((resolve) =>
+        setTimeout(() => resolve(wrk(`https://127.0.0.1:${supPort}/`, 15, extra)), 0),
+      );
+      await sleep(500);
+      for (let i = 0; i < 5; i++) {
+        podman(
+          'run',
+          '--rm',
+          '-e',
+          'DOMAIN=example.test',
+          '-v',
+          `${volume}:/data/state/certificates`,
+          CERTS,
+          'certificates',
+          '--mode',
+          'renew',
+        );
+        await sleep(1_500);
+      }
+      const result = await load;
+      return { ...result, seconds: (performance.now() - started) / 1000 };
+    };
+    const perRequest = await during(['-H', 'Connection: close']);
+    row(
+      '5 renewals under load, one connection per request',
+      `${perRequest.non2xx} non-2xx, socket errors: ${perRequest.errors}`,
+      '0 and none',
+      perRequest.non2xx === 0 && perRequest.errors === 'none',
+    );
+    const keepAlive = await during([]);
+    row(
+      '5 renewals under load, keep-alive (wrk does not retry)',
+      `${keepAlive.non2xx} non-2xx, socket errors: ${keepAlive.errors}`,
+      'reported (see README)',
+      null,
+    );
+
+    // The runtime's RSS next to a bare Node in the same container, both idle for 35 s.
+    podman('exec', '-d', sup, 'node', '-e', 'setInterval(() => {}, 1000)');
+    await sleep(35_000);
+    const rss = (pid: string) =>
+      Number(/VmRSS:\s+(\d+)/.exec(podman('exec', sup, 'cat', `/proc/${pid}/status`))?.[1]) / 1024;
+    const barePid = podman('exec', sup, 'pgrep', '-f', '-n', 'setInterval');
+    const runtime = rss('1');
+    const bareNode = rss(barePid);
+    row(
+      'RSS, apache service runtime (PID 1) vs bare Node in the same container',
+      `${runtime.toFixed(1)} MB vs ${bareNode.toFixed(1)} MB (${(runtime / bareNode).toFixed(3)}×)`,
+      '≤ 1.25 × bare',
+      runtime / bareNode <= 1.25,
+    );
+  } catch (err) {
+    row('apache rows', `failed: ${(err as Error).message.split('\n')[0]}`, '', false);
+  } finally {
+    for (const id of containers) spawnSync('podman', ['rm', '-f', '-v', '-t', '0', id], { stdio: 'ignore' });
+    spawnSync('podman', ['volume', 'rm', '-f', volume], { stdio: 'ignore' });
+    rmSync(work, { recursive: true, force: true });
+  }
+  return rows;
+}
