@@ -1,3 +1,4 @@
+import { exitCodeTable } from '@podserve/runtime/exit-codes';
 import { services } from './services.js';
 
 export function mainUsage(): string {
@@ -26,8 +27,9 @@ Commands:
   ${''.padEnd(width)}  reload, logs [-f], and the service's own actions (ctl --help)
 
 "node dist/main.js <service> --help" lists the service's modes and environment variables.
-Exit codes: 0 ok, 64 usage, 78 invalid environment, 73 configure failed, 69 start failed,
-75 critical process failed, 70 internal error; exec passes on the command's code (128+N for signal N).
+
+Exit codes:
+${exitCodeTable.map((e) => `  ${(e.code === 128 ? '128+N' : String(e.code)).padEnd(5)}  ${e.meaning}`).join('\n')}
 `;
 }
 

@@ -28,6 +28,7 @@ export {
 } from './files/config-set.js';
 export { errCode, errnoHint } from './files/errno-hints.js';
 export { DryRunFileOps, type FileOps, octal, RealFileOps, type WriteOptions } from './files/file-ops.js';
+export { readOptional, replaceSymlink } from './files/links.js';
 export { conf, dedent } from './files/template.js';
 export { resolveGid, resolveUid } from './files/users.js';
 export { type ProbeKind, type ProbeOutcome, probe } from './health/probe.js';

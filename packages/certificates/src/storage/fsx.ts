@@ -1,6 +1,5 @@
 import { constants } from 'node:fs';
-import { chmod, chown, mkdir, open, readFile, rename, symlink, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { chmod, chown, mkdir, open } from 'node:fs/promises';
 
 export interface Ownership {
   uid: number;
@@ -59,40 +58,4 @@ export async function ensureDir(path: string, mode: number, owner?: Ownership): 
   }
 }
 
-/** Makes the directory entry changes below `dir` (renames, new files) survive a crash. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-let linkCounter = 0;
-
-/**
- * Points `path` at `target` with one rename of a temporary symlink: a reader sees the
- * old link or the new one, never none. This is the only atomic switch POSIX offers for
- * "a set of files": the set lives in a directory and the link names the directory.
- */
-export async function replaceSymlink(target: string, path: string): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${++linkCounter}.tmp`);
-  await symlink(target, tmp);
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-}
-
-/** A file's text, or undefined when it does not exist (any other error is thrown). */
-export async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if (errCode(err) === 'ENOENT') return undefined;
-    throw err;
-  }
-}
+export { fsyncDirectory as fsyncDir, readOptional, replaceSymlink } from '@podserve/runtime';

@@ -3,7 +3,6 @@ import type { ProcessStatus } from '@podserve/runtime';
 import { UsageError } from '@podserve/runtime/errors';
 import { ctlUsage } from '../usage.js';
 
-const DEFAULT_RUN_DIR = '/run/podserve';
 /** sysexits: the service could not be reached. */
 const EXIT_UNAVAILABLE = 69;
 
@@ -43,7 +42,8 @@ export async function ctlCommand(args: readonly string[], env: NodeJS.ProcessEnv
   const client = await import('@podserve/runtime/control');
   const json = values.json ?? false;
   try {
-    const socket = values.socket ?? client.findControlSocket(env.PODSERVE_RUN_DIR || DEFAULT_RUN_DIR, values.service);
+    const socket =
+      values.socket ?? client.findControlSocket(env.PODSERVE_RUN_DIR || client.DEFAULT_RUN_DIR, values.service);
     const call = <T>(method: 'GET' | 'POST', path: string, body?: unknown) =>
       client.controlRequest<T>(socket, method, path, body);
     switch (command) {

@@ -1,8 +1,6 @@
 import { UsageError } from '@podserve/runtime/errors';
-import { type ProbeKind, probe } from '@podserve/runtime/health';
+import { DEFAULT_RUN_DIR, type ProbeKind, probe } from '@podserve/runtime/health';
 import { healthUsage } from '../usage.js';
-
-const DEFAULT_RUN_DIR = '/run/podserve';
 
 /** `health [liveness|readiness] [service]`: reads the published status only, so it is fast and cannot hang. */
 export function healthCommand(args: readonly string[], env: NodeJS.ProcessEnv): number {

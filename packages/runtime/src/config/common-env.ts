@@ -1,3 +1,4 @@
+import { DEFAULT_RUN_DIR } from '../health/status.js';
 import { defineEnv } from './env.js';
 import { absolutePath, boolean, oneOf } from './env-types.js';
 
@@ -39,7 +40,7 @@ export const commonEnv = defineEnv({
   },
   PODSERVE_RUN_DIR: {
     ...absolutePath(),
-    default: '/run/podserve',
+    default: DEFAULT_RUN_DIR,
     description: 'Where a running service publishes its health status for `health` probes.',
   },
 });

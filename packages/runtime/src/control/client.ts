@@ -3,6 +3,8 @@ import { request } from 'node:http';
 import { PodServeError } from '../errors.js';
 import type { ErrorResponse } from './protocol.js';
 
+export { DEFAULT_RUN_DIR } from '../health/status.js';
+
 /** The service did not answer at all (no socket, nobody listening). */
 export class ControlUnavailable extends PodServeError {
   override readonly name = 'ControlUnavailable';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { fsyncDirectory, writeFileAtomic } from './atomic-write.js';
-import { rename, symlink, unlink } from './fs.js';
+import { replaceSymlink } from './links.js';
 import { mkdirp } from './mkdirp.js';
 
 export interface ConfigFile {
@@ -171,10 +171,7 @@ export class ConfigSet {
 
   /** One rename: a daemon reading `current` sees the old set or the new, never a mix. */
   private async point(generation: string): Promise<void> {
-    const tmp = join(this.root, `.current.${process.pid}.tmp`);
-    await unlink(tmp).catch(() => undefined);
-    await symlink(generation, tmp);
-    await rename(tmp, this.current);
+    await replaceSymlink(generation, this.current);
     await fsyncDirectory(this.root).catch(() => undefined);
   }
 

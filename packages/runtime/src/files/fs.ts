@@ -20,6 +20,7 @@ export const stat = promisify(fs.stat);
 export const access = promisify(fs.access);
 export const mkdir = promisify(fs.mkdir);
 export const symlink = promisify(fs.symlink);
+export const readFile = promisify(fs.readFile);
 export const { constants } = fs;
 
 /** Writes all of `data` at the file's current position (fs.write may write less than asked). */

@@ -2,6 +2,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import type { ServiceStatus } from './status.js';
 import { statusPath } from './status.js';
 
+export { DEFAULT_RUN_DIR } from './status.js';
+
 export type ProbeKind = 'liveness' | 'readiness';
 
 export interface ProbeOutcome {

@@ -20,6 +20,9 @@ export interface ServiceStatus {
   processes: ProcessStatus[];
 }
 
+/** Where services publish their status and control sockets unless PODSERVE_RUN_DIR says otherwise. */
+export const DEFAULT_RUN_DIR = '/run/podserve';
+
 export function statusPath(runDir: string, service: string): string {
   return `${runDir.replace(/\/$/, '')}/${service}.json`;
 }

@@ -28,8 +28,10 @@ const HEAD = 80;
 export function classifyLine(line: string, stream: 'stdout' | 'stderr'): ClassifiedLine {
   if (line.startsWith('{') && line.endsWith('}')) {
     try {
-      // apache's log_config escapes bytes as \xHH, which JSON spells \u00HH.
-      const json = line.replace(/\\(\\|x([0-9a-fA-F]{2}))/g, (all, _e, hex) => (hex ? `\\u00${hex}` : all));
+      // apache's log_config escapes bytes as \xHH (and a vertical tab as \v), which JSON spells \u00HH.
+      const json = line.replace(/\\(\\|x([0-9a-fA-F]{2})|v)/g, (all, e, hex) =>
+        hex ? `\\u00${hex}` : e === 'v' ? '\\u000b' : all,
+      );
       const fields = JSON.parse(json) as Record<string, unknown>;
       if (typeof fields === 'object' && fields !== null && !Array.isArray(fields)) {
         const { msg, message, level, ...rest } = fields;
