@@ -1,6 +1,6 @@
 import { DEFAULT_RUN_DIR } from '../health/status.js';
 import { defineEnv } from './env.js';
-import { absolutePath, boolean, oneOf } from './env-types.js';
+import { absolutePath, boolean, integer, oneOf } from './env-types.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -28,6 +28,16 @@ export const commonEnv = defineEnv({
     description:
       'Logs are also written to `<LOG_DIR>/<service>/<service>.log` when that is writable; otherwise one warning and stdout only.',
   },
+  LOG_FILE_MAX_MB: {
+    ...integer({ min: 1, max: 10_240 }),
+    default: '10',
+    description: 'The log file is rotated when it reaches this size (MiB): `<service>.log` becomes `<service>.log.1`.',
+  },
+  LOG_FILE_KEEP: {
+    ...integer({ min: 1, max: 50 }),
+    default: '3',
+    description: 'Rotated log files kept besides the current one (`.1` is the newest); older ones are deleted.',
+  },
   LOG_COMMANDS: {
     ...boolean(),
     default: 'false',
@@ -41,6 +51,7 @@ export const commonEnv = defineEnv({
   PODSERVE_RUN_DIR: {
     ...absolutePath(),
     default: DEFAULT_RUN_DIR,
-    description: 'Where a running service publishes its health status for `health` probes.',
+    description:
+      'Where a running service publishes its health status (for `health` probes) and its control socket (for `ctl`). In a pod, a volume every container shares.',
   },
 });

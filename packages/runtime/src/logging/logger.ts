@@ -6,6 +6,9 @@ import { errorMessage } from '../errors.js';
 import { mkdirpSync } from '../files/mkdirp.js';
 import { isoTime } from './iso-time.js';
 import { REDACTED_PATHS, Redactor } from './redactor.js';
+import { RotatingFile } from './rotating-file.js';
+
+const MiB = 1024 * 1024;
 
 export type { Logger } from 'pino';
 export type LogLevel = Level | 'silent';
@@ -16,6 +19,8 @@ export interface LoggerOptions {
   format: 'json' | 'pretty';
   /** Base log directory; the file is `<dir>/<service>/<service>.log`. null: stdout only. */
   logDir: string | null;
+  /** Rotation of the log file: at this size, keeping this many old files. */
+  logFile?: { maxBytes: number; keep: number };
   /** Where "stdout" records go; the real fd 1 unless a test or dry-run says otherwise. */
   stdoutFd?: 1 | 2;
   /** Another destination for every record (the control socket's log buffer, a test's memory). */
@@ -60,9 +65,9 @@ export async function createLogger(options: LoggerOptions): Promise<LoggerHandle
     try {
       mkdirpSync(dir);
       accessSync(dir, constants.W_OK);
-      const file = pino.destination({ dest: candidate, sync: true, append: true });
+      const file = new RotatingFile(candidate, options.logFile?.maxBytes ?? 10 * MiB, options.logFile?.keep ?? 3);
       flushers.push(() => file.flushSync());
-      streams.push({ level: 'trace', stream: file });
+      streams.push({ level: 'trace', stream: file as unknown as DestinationStream });
       logFile = candidate;
     } catch (err) {
       fileWarning = `log file ${candidate} is not writable (${errorMessage(err)}); logging to stdout only`;

@@ -104,6 +104,9 @@ export async function runService<S extends EnvSpec>(
     level: common.ok ? (level.ok && level.values[levelVar]) || common.values.LOG_LEVEL : 'info',
     format: common.ok ? common.values.LOG_FORMAT : 'json',
     logDir: common.ok && !dryRun && problems.length === 0 ? common.values.LOG_DIR : null,
+    logFile: common.ok
+      ? { maxBytes: common.values.LOG_FILE_MAX_MB * 1024 * 1024, keep: common.values.LOG_FILE_KEEP }
+      : undefined,
     stdoutFd: dryRun ? 2 : 1,
     redactor,
   });
