@@ -341,6 +341,27 @@ describe('apache in its image', () => {
     expect(restart.stdout).toMatch(/^apache: running \(pid \d+\), 2 restart\(s\)$/m);
   });
 
+  it('--dry-run shows the process, every rendered file and apache2 -t’s verdict, and starts nothing', async () => {
+    const result = await podmanResult([
+      'run',
+      '--rm',
+      '-e',
+      'DOMAIN=example.test',
+      '-v',
+      `${volume}:/data/state/certificates:ro`,
+      APACHE,
+      'apache',
+      '--dry-run',
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(
+      /^# process apache: \/usr\/sbin\/apache2 -f \/run\/podserve-apache\/conf\/current\/httpd\.conf -D FOREGROUND \(restart always, stop SIGWINCH, reload SIGUSR1\)$/m,
+    );
+    expect(result.stdout).toMatch(/^# ---- \S+\/httpd\.conf \(mode 0644\)$/m);
+    expect(result.stdout).toContain('SSLProtocol             -all +TLSv1.2 +TLSv1.3');
+    expect(result.stderr).toContain('dry run: apache2 -t: Syntax OK');
+  });
+
   it('refuses HTTPS_PORT=99999 with exit 78 naming it', async () => {
     const result = await podmanResult(['run', '--rm', '-e', 'HTTPS_PORT=99999', APACHE, 'apache']);
     expect(result.code).toBe(78);

@@ -1,6 +1,7 @@
 import { defineService } from '@podserve/runtime';
 import { apacheEnv } from './config.js';
-import { ApacheService } from './service.js';
+import { ApacheService, apacheProcess } from './service.js';
+import { apacheSettings } from './settings.js';
 
 /** `node dist/main.js apache`: the pod's web server. */
 export const apacheService = defineService({
@@ -26,5 +27,6 @@ export const apacheService = defineService({
     }
     return problems;
   },
+  processes: (env, common) => [apacheProcess(apacheSettings(env, common.environment))],
   create: (ctx) => new ApacheService(ctx),
 });

@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CertificatePair } from '@podserve/certificates/consumer';
 import { CertificateFollower, covers } from '@podserve/certificates/follower';
@@ -17,7 +18,9 @@ import { type ApacheSettings, apacheSettings } from './settings.js';
 const APACHE = '/usr/sbin/apache2';
 
 /** The apache process, as data: what `--dry-run`, status and the control socket show. */
-export function apacheProcess(s: ApacheSettings, configFile: string): ProcessSpec {
+export function apacheProcess(s: ApacheSettings): ProcessSpec {
+  // The ConfigSet's `current` link: a graceful restart reads whatever set is current then.
+  const configFile = join(s.runDir, 'conf', 'current', 'httpd.conf');
   return {
     name: 'apache',
     command: APACHE,
@@ -91,7 +94,7 @@ export class ApacheService extends BaseService<ApacheEnv> {
       firstStart: true,
     });
     if (!first.ok) return false;
-    this.ctx.supervisor.add(apacheProcess(s, join(this.configs.current, 'httpd.conf')));
+    this.ctx.supervisor.add(apacheProcess(s));
     if (!(await this.ctx.supervisor.startAll())) return false;
     await follower.started(pair);
     return true;
@@ -207,8 +210,14 @@ export class ApacheService extends BaseService<ApacheEnv> {
       this.log.warn(`dry run: no certificate in ${this.settings.certPath}; the TLS paths below are placeholders`);
       this.pair = { dir: `${this.settings.certPath}/current` } as CertificatePair;
     }
-    const scratch = join(this.settings.runDir, 'dry-run');
-    const preview = await this.configs.preview(scratch);
+    // The checker needs the files on disk: a private scratch directory, removed afterwards.
+    const scratch = mkdtempSync(join(tmpdir(), 'podserve-apache-dry-run-'));
+    let preview: Awaited<ReturnType<ConfigSet['preview']>>;
+    try {
+      preview = await this.configs.preview(scratch);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
     for (const file of preview.files) await this.ctx.files.writeFile(join(scratch, file.path), file.content);
     const verdict = preview.verdict.ok ? 'apache2 -t: Syntax OK' : `apache2 -t refused it: ${preview.verdict.message}`;
     this.log.info({ verdict: preview.verdict }, `dry run: ${verdict}`);

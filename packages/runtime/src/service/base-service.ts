@@ -4,6 +4,7 @@ import type { FileOps } from '../files/file-ops.js';
 import type { HealthResult } from '../health/status.js';
 import type { Logger } from '../logging/logger.js';
 import type { HandledSignal } from '../pid1/signals.js';
+import type { ProcessSpec } from '../supervisor/process-spec.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 
 export interface CommonSettings {
@@ -141,6 +142,12 @@ export interface ServiceDefinition<S extends EnvSpec = EnvSpec> {
   modes: readonly [string, ...string[]];
   modeHelp?: Readonly<Record<string, string>>;
   env: S;
+  /**
+   * The processes the service will supervise, as data derived from its configuration: the
+   * dry run prints them and the control socket lists them before they start. The service
+   * adds the same specs to its supervisor.
+   */
+  processes?(config: EnvValues<S>, common: CommonSettings): ProcessSpec[];
   /**
    * Whether the running service opens its control socket (default true). `exec` does not:
    * node:http would cost it more memory than an init for one command may use.

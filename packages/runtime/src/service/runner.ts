@@ -27,6 +27,7 @@ import { createLogger, type LoggerHandle, serviceLevelVariable } from '../loggin
 import { Redactor } from '../logging/redactor.js';
 import { OrphanReaper, type ReaperCalls } from '../pid1/orphan-reaper.js';
 import { consumeSignals, type HandledSignal } from '../pid1/signals.js';
+import type { ProcessSpec } from '../supervisor/process-spec.js';
 import type { ProcessStatus } from '../supervisor/supervised-process.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { BaseService, CommonSettings, ServiceDefinition } from './base-service.js';
@@ -159,7 +160,8 @@ export async function runService<S extends EnvSpec>(
     redact: (text) => redactor.scrub(text),
   });
 
-  if (dryRun) return dryRunService(instance, files as DryRunFileOps, handle, options.outputDir);
+  const declared = def.processes?.(service.values, settings) ?? [];
+  if (dryRun) return dryRunService(instance, files as DryRunFileOps, handle, options.outputDir, declared);
   // Reaping and spawning both go through the native addon: without it an init is broken, and
   // saying so before configure() touches anything beats failing at the first spawn.
   let reaperCalls: ReaperCalls;
@@ -439,6 +441,19 @@ async function runStep(
   }
 }
 
+/** One line for a declared process: what runs, and how it is stopped and reloaded. */
+function describeProcess(p: ProcessSpec): string {
+  const how = (a: ProcessSpec['stop']) =>
+    a === undefined ? undefined : 'signal' in a ? a.signal : a.command.join(' ');
+  const parts = [
+    `restart ${p.restart ?? 'on-failure'}`,
+    `stop ${how(p.stop) ?? p.stopSignal ?? 'SIGTERM'}`,
+    `reload ${how(p.reload) ?? 'restart'}`,
+    ...(p.user ? [`user ${p.user}`] : []),
+  ];
+  return `${p.name}: ${[p.command, ...(p.args ?? [])].join(' ')} (${parts.join(', ')})`;
+}
+
 function isOutcome(value: unknown): value is StepOutcome {
   return typeof value === 'object' && value !== null && 'kind' in value;
 }
@@ -447,7 +462,8 @@ async function dryRunService(
   service: BaseService<unknown>,
   files: DryRunFileOps,
   handle: LoggerHandle,
-  outputDir?: string,
+  outputDir: string | undefined,
+  declared: readonly ProcessSpec[],
 ): Promise<number> {
   const log = handle.logger;
   for (const step of ['validate', 'configure'] as const) {
@@ -480,6 +496,7 @@ async function dryRunService(
     );
   } else {
     const out: string[] = [];
+    for (const proc of declared) out.push(`# process ${describeProcess(proc)}\n`);
     for (const dir of files.dirs) out.push(`# directory ${dir.path} (mode ${octal(dir.mode)})\n`);
     for (const file of files.files) {
       const owner =
