@@ -36,6 +36,19 @@ export async function apacheRows(): Promise<string[]> {
     containers.push(id);
     return id;
   };
+  const certificates = (mode: 'init' | 'renew') =>
+    podman(
+      'run',
+      '--rm',
+      '-e',
+      'DOMAIN=example.test',
+      '-v',
+      `${volume}:/data/state/certificates`,
+      CERTS,
+      'certificates',
+      '--mode',
+      mode,
+    );
   const port = (id: string, p: number) => Number(podman('port', id, `${p}/tcp`).split(':').pop());
   const ready = (id: string) => ok('podman', ['exec', id, '/usr/local/bin/health-check.sh', 'readiness']);
   const served = (httpsPort: number) => {
@@ -59,18 +72,7 @@ export async function apacheRows(): Promise<string[]> {
   };
   try {
     podman('volume', 'create', volume);
-    podman(
-      'run',
-      '--rm',
-      '-e',
-      'DOMAIN=example.test',
-      '-v',
-      `${volume}:/data/state/certificates`,
-      CERTS,
-      'certificates',
-      '--mode',
-      'init',
-    );
+    certificates('init');
     const apacheArgs = [
       '-e',
       'DOMAIN=example.test',
@@ -146,18 +148,7 @@ export async function apacheRows(): Promise<string[]> {
     const delays: number[] = [];
     for (let i = 0; i < 5; i++) {
       const before = served(supPort);
-      podman(
-        'run',
-        '--rm',
-        '-e',
-        'DOMAIN=example.test',
-        '-v',
-        `${volume}:/data/state/certificates`,
-        CERTS,
-        'certificates',
-        '--mode',
-        'renew',
-      );
+      certificates('renew');
       const t0 = performance.now();
       while (served(supPort) === before && performance.now() - t0 < 10_000) await sleep(20);
       delays.push(performance.now() - t0);
@@ -183,18 +174,7 @@ export async function apacheRows(): Promise<string[]> {
       );
       await sleep(500);
       for (let i = 0; i < 5; i++) {
-        podman(
-          'run',
-          '--rm',
-          '-e',
-          'DOMAIN=example.test',
-          '-v',
-          `${volume}:/data/state/certificates`,
-          CERTS,
-          'certificates',
-          '--mode',
-          'renew',
-        );
+        certificates('renew');
         await sleep(1_500);
       }
       const result = await load;

@@ -3,18 +3,10 @@
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { runService, type Sandbox, sandbox, snapshot } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { runService, sandboxPerTest, snapshot } from './helpers.js';
 
-const boxes: Sandbox[] = [];
-async function box(extra: Record<string, string> = {}): Promise<Sandbox> {
-  const b = await sandbox(extra);
-  boxes.push(b);
-  return b;
-}
-afterEach(async () => {
-  for (const b of boxes.splice(0)) await b.cleanup();
-});
+const box = sandboxPerTest();
 
 const fingerprint = (certPath: string) => new X509Certificate(readFileSync(join(certPath, 'cert.pem'))).fingerprint256;
 const generations = (certPath: string) => readdirSync(join(certPath, 'generations')).sort();

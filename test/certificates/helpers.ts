@@ -5,6 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { afterEach } from 'vitest';
 
 const execFileAsync = promisify(execFile);
 export const repoRoot = join(import.meta.dirname, '..', '..');
@@ -37,6 +38,19 @@ export async function sandbox(extra: Record<string, string> = {}): Promise<Sandb
       ...extra,
     },
     cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** A sandbox() maker for a test file: every sandbox it made is removed after each test. */
+export function sandboxPerTest(): (extra?: Record<string, string>) => Promise<Sandbox> {
+  const made: Sandbox[] = [];
+  afterEach(async () => {
+    for (const b of made.splice(0)) await b.cleanup();
+  });
+  return async (extra = {}) => {
+    const b = await sandbox(extra);
+    made.push(b);
+    return b;
   };
 }
 

@@ -7,26 +7,9 @@ import { join } from 'node:path';
 import { readCertificatePair } from '@podserve/certificates';
 import forge from 'node-forge';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  openssl,
-  publicKeyDigest,
-  runService,
-  type Sandbox,
-  sandbox,
-  snapshot,
-  startService,
-  waitFor,
-} from './helpers.js';
+import { openssl, publicKeyDigest, runService, sandboxPerTest, snapshot, startService, waitFor } from './helpers.js';
 
-const boxes: Sandbox[] = [];
-async function box(extra: Record<string, string> = {}): Promise<Sandbox> {
-  const b = await sandbox(extra);
-  boxes.push(b);
-  return b;
-}
-afterEach(async () => {
-  for (const b of boxes.splice(0)) await b.cleanup();
-});
+const box = sandboxPerTest();
 
 const mode = (path: string) => statSync(path).mode & 0o777;
 const current = (certPath: string) => readlinkSync(join(certPath, 'current'));

@@ -56,22 +56,22 @@ async function publishedFingerprint(): Promise<string> {
   return new X509Certificate(readFileSync(join(await mountpoint(volume), 'cert.pem'))).fingerprint256;
 }
 
-async function renew(): Promise<void> {
+/** `certificates --mode MODE` on the test's volume, as the certificates image runs it. */
+async function certificates(mode: 'init' | 'renew'): Promise<void> {
+  const env = ['-e', 'DOMAIN=example.test', '-e', 'CERT_SANS=www.example.test'];
   await podman([
     'run',
     '--rm',
-    '-e',
-    'DOMAIN=example.test',
-    '-e',
-    'CERT_SANS=www.example.test',
+    ...env,
     '-v',
     `${volume}:/data/state/certificates`,
     CERTS,
     'certificates',
     '--mode',
-    'renew',
+    mode,
   ]);
 }
+const renew = () => certificates('renew');
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'podserve-apache-e2e-'));
@@ -79,20 +79,7 @@ beforeAll(async () => {
   volume = `podserve-apache-test-${uniqueSuffix()}`;
   await podman(['volume', 'create', volume]);
   created.volumes.push(volume);
-  await podman([
-    'run',
-    '--rm',
-    '-e',
-    'DOMAIN=example.test',
-    '-e',
-    'CERT_SANS=www.example.test',
-    '-v',
-    `${volume}:/data/state/certificates`,
-    CERTS,
-    'certificates',
-    '--mode',
-    'init',
-  ]);
+  await certificates('init');
   apache = (
     await podman([
       'run',
