@@ -1,6 +1,7 @@
 // exec and cert-watch as a careless user meets them (issue #8): leftovers, second signals,
 // --help, a volume that is not there yet.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { alive, distMain, isolatedEnv, runToEnd, start, tempDir } from '../support/processes.js';
@@ -75,6 +76,42 @@ describe('exec', () => {
     expect(Date.now() - sent).toBeLessThan(2_000);
     expect(run.stdout()).toContain('SIGTERM received while stopping');
   });
+
+  it('keeps its event loop free when nobody reads its stdout: stops on SIGTERM at once, the drop counted', async () => {
+    const { dir, env } = sandboxEnv();
+    // stdout is a pipe (as under podman) that this test never reads: a blocking write would
+    // freeze PID 1 once the pipe is full.
+    const fifo = join(dir, 'stdout.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = openSync(fifo, 'w');
+    try {
+      const child = spawn(
+        process.execPath,
+        [distMain, 'exec', '--output=log', '--', 'sh', '-c', 'while :; do echo spam-spam-spam-spam; done'],
+        {
+          env: { ...process.env, ...env, LOG_LEVEL: 'info' },
+          stdio: ['ignore', writer, 'ignore'],
+        },
+      );
+      const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+      await new Promise((r) => setTimeout(r, 3_000));
+      const probe = await runToEnd(['node', distMain, 'health', 'liveness', 'exec'], {
+        PODSERVE_RUN_DIR: join(dir, 'run'),
+      });
+      expect(probe.code, probe.stderr).toBe(0);
+      const sent = Date.now();
+      child.kill('SIGTERM');
+      expect(await exited).toBe(143); // the command's own end, passed on
+      expect(Date.now() - sent).toBeLessThan(5_000);
+      // The log file got the records stdout could not take, and says how many were dropped there.
+      const file = readFileSync(join(dir, 'logs', 'exec', 'exec.log'), 'utf8');
+      expect(file).toMatch(/log record\(s\) were dropped: stdout did not keep up/);
+    } finally {
+      closeSync(reader);
+      closeSync(writer);
+    }
+  }, 30_000);
 
   it.each([['exec'], ['health']])('%s --help prints its usage and exits 0', async (command) => {
     const result = await runToEnd(['node', distMain, command, '--help'], { PODSERVE_RUN_DIR: '/nonexistent' });

@@ -7,6 +7,7 @@ import { mkdirpSync } from '../files/mkdirp.js';
 import { isoTime } from './iso-time.js';
 import { REDACTED_PATHS, Redactor } from './redactor.js';
 import { RotatingFile } from './rotating-file.js';
+import { StdoutWriter } from './stdout-writer.js';
 
 const MiB = 1024 * 1024;
 
@@ -33,7 +34,9 @@ export interface LoggerHandle {
   redactor: Redactor;
   /** Path of the log file, or null when logging to stdout only. */
   logFile: string | null;
-  /** Flushes every destination synchronously: call before process.exit. */
+  /** Waits (briefly) until stdout has taken every record, then flushes the file: call before process.exit. */
+  drain(): Promise<void>;
+  /** Flushes what can be flushed synchronously: for a crash, when nothing can be awaited. */
   flush(): void;
 }
 
@@ -48,13 +51,16 @@ export async function createLogger(options: LoggerOptions): Promise<LoggerHandle
   const streams: StreamEntry[] = [];
   const flushers: Array<() => void> = [];
 
-  const stdout = pino.destination({ dest: options.stdoutFd ?? 1, sync: true });
+  const stdout = new StdoutWriter(options.stdoutFd ?? 1);
   flushers.push(() => stdout.flushSync());
   if (options.format === 'pretty') {
     const { default: pretty } = await import('pino-pretty');
-    streams.push({ level: 'trace', stream: pretty({ destination: stdout, sync: true, colorize: true }) });
+    streams.push({
+      level: 'trace',
+      stream: pretty({ destination: stdout as unknown as DestinationStream, sync: true, colorize: true }),
+    });
   } else {
-    streams.push({ level: 'trace', stream: stdout });
+    streams.push({ level: 'trace', stream: stdout as unknown as DestinationStream });
   }
 
   let logFile: string | null = null;
@@ -94,18 +100,32 @@ export async function createLogger(options: LoggerOptions): Promise<LoggerHandle
   if (fileWarning) logger.warn(fileWarning);
   else if (logFile) logger.debug({ logFile }, 'logging to stdout and file');
 
+  const flush = () => {
+    for (const flushOne of flushers) {
+      try {
+        flushOne();
+      } catch {
+        // A destination that cannot flush (closed pipe) must not stop the others or the exit.
+      }
+    }
+  };
+  // However the process ends (an uncaught error included), what is queued is written.
+  process.once('exit', flush);
   return {
     logger,
     redactor,
     logFile,
-    flush() {
-      for (const flush of flushers) {
-        try {
-          flush();
-        } catch {
-          // A destination that cannot flush (closed pipe) must not stop the others or the exit.
-        }
+    flush,
+    async drain() {
+      if (stdout.dropped > 0) {
+        logger.warn(
+          { dropped: stdout.dropped },
+          `${stdout.dropped} log record(s) were dropped: stdout did not keep up`,
+        );
+        stdout.dropped = 0;
       }
+      await stdout.drain();
+      flush();
     },
   };
 }

@@ -114,7 +114,7 @@ export async function runService<S extends EnvSpec>(
   const log = handle.logger;
   if (!common.ok || !service.ok || problems.length > 0) {
     log.fatal({ problems, exitCode: ExitCode.config }, formatProblems(def.name, problems));
-    handle.flush();
+    await handle.drain();
     return ExitCode.config;
   }
   if (!def.modes.includes(mode as string)) {
@@ -122,7 +122,7 @@ export async function runService<S extends EnvSpec>(
       { mode, modes: def.modes },
       `unknown mode "${mode}" for ${def.name}; expected one of ${def.modes.join(', ')}`,
     );
-    handle.flush();
+    await handle.drain();
     return ExitCode.usage;
   }
   const settings: CommonSettings = {
@@ -169,7 +169,7 @@ export async function runService<S extends EnvSpec>(
     reaperCalls = requireReaper();
   } catch (err) {
     log.fatal(errorMessage(err));
-    handle.flush();
+    await handle.drain();
     return ExitCode.internal;
   }
   return liveRun({
@@ -361,7 +361,7 @@ async function liveRun(run: LiveRun): Promise<number> {
   await control?.close();
   await publisher.remove();
   clearInterval(keepAlive);
-  handle.flush();
+  await handle.drain();
   return exitCode;
 }
 
@@ -472,7 +472,7 @@ async function dryRunService(
       result = await service[step]();
     } catch (err) {
       log.error({ step, err: errorMessage(err) }, `${step} failed in dry run: ${errorMessage(err)}`);
-      handle.flush();
+      await handle.drain();
       return STEP_EXIT[step];
     }
     if (result !== true) {
@@ -480,7 +480,7 @@ async function dryRunService(
         { step, returned: String(result) },
         `${step} failed in dry run: it returned ${String(result)} (expected true)`,
       );
-      handle.flush();
+      await handle.drain();
       return STEP_EXIT[step];
     }
   }
@@ -507,6 +507,6 @@ async function dryRunService(
     }
     process.stdout.write(out.join('\n'));
   }
-  handle.flush();
+  await handle.drain();
   return ExitCode.ok;
 }
