@@ -20,6 +20,8 @@ function proxyRoutes(): envTypes.EnvType<ProxyRoute[]> {
       return `"${path}" is not a URL path (it starts with / and has no spaces or quotes)`;
     if (path === '/' || path.startsWith('/.well-known/'))
       return `"${path}" is reserved (the site root, or ACME's /.well-known/)`;
+    if (!/^[A-Za-z0-9._~:/?#[\]@!&()*+,;=%-]+$/.test(target))
+      return `"${target}" has characters a URL here may not have (quotes, spaces)`;
     let url: URL;
     try {
       url = new URL(target);

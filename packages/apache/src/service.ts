@@ -16,6 +16,8 @@ import { renderApache } from './httpd-conf.js';
 import { type ApacheSettings, apacheSettings } from './settings.js';
 
 const APACHE = '/usr/sbin/apache2';
+/** How long a graceful restart may take to say it is done. */
+const RESTART_PROOF_MS = 10_000;
 
 /** The apache process, as data: what `--dry-run`, status and the control socket show. */
 export function apacheProcess(s: ApacheSettings): ProcessSpec {
@@ -65,7 +67,7 @@ export class ApacheService extends BaseService<ApacheEnv> {
       {
         render: (dir) => this.render(dir),
         check: (dir) => this.check(join(dir, 'httpd.conf')),
-        reload: () => this.ctx.supervisor.require('apache').reload(),
+        reload: () => this.gracefulRestart(),
         confirm: () => this.answers(),
       },
       this.log,
@@ -93,7 +95,7 @@ export class ApacheService extends BaseService<ApacheEnv> {
     const first = await this.configs.commit(`start with certificate generation ${pair.generation}`, {
       firstStart: true,
     });
-    if (!first.ok) return false;
+    if (!first.ok || this.ctx.signal.aborted) return false; // a stop that came meanwhile wins
     this.ctx.supervisor.add(apacheProcess(s));
     if (!(await this.ctx.supervisor.startAll())) return false;
     await follower.started(pair);
@@ -165,6 +167,35 @@ export class ApacheService extends BaseService<ApacheEnv> {
     const result = await this.ctx.commands.run([APACHE, '-t', '-f', configFile], { reject: false, timeoutMs: 20_000 });
     if (result.exitCode === 0) return { ok: true };
     return { ok: false, message: checkerMessage(`${result.stderr}\n${result.stdout}`, result.exitCode) };
+  }
+
+  /**
+   * SIGUSR1, then the proof that the restart went through: apache says "resuming normal
+   * operations" (AH00489) once its new configuration is live, and exits instead when it cannot
+   * apply it (a port taken, a module failing) even though `apache2 -t` passed. Until then the
+   * old workers still answer, so an HTTPS answer alone would not tell.
+   */
+  private async gracefulRestart(): Promise<boolean> {
+    const proc = this.ctx.supervisor.require('apache');
+    const resumed = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => finish(false), RESTART_PROOF_MS);
+      const onLine = (_stream: string, text: string) => {
+        if (text.includes('AH00489')) finish(true);
+      };
+      const onExit = () => finish(false);
+      const finish = (ok: boolean) => {
+        clearTimeout(timer);
+        proc.off('line', onLine);
+        proc.off('exit', onExit);
+        resolve(ok);
+      };
+      proc.on('line', onLine);
+      proc.on('exit', onExit);
+    });
+    if (!(await proc.reload())) return false;
+    const ok = await resumed;
+    if (!ok) this.log.error(`apache did not confirm its graceful restart within ${RESTART_PROOF_MS} ms (or exited)`);
+    return ok;
   }
 
   /** A new generation: point the config at it and go through the transaction (the follower confirms). */

@@ -10,6 +10,9 @@ import { errCode, readOptional } from '@podserve/runtime';
 import { parsePair } from './pem.js';
 import { CURRENT } from './storage/layout.js';
 
+/** `generations/<id>`, with the id newGenerationId() makes. */
+const GENERATION_LINK = /^generations\/\d{8}T\d{9}Z-\d+-\d{6}$/;
+
 /** A consistent pair: every field was read from the one generation directory `current` named. */
 export interface CertificatePair {
   generation: string;
@@ -46,6 +49,11 @@ export async function readCertificatePair(certPath: string): Promise<Certificate
       target = await readlink(join(certPath, CURRENT));
     } catch (err) {
       throw new CertificatePairError(`no published certificate in ${certPath} (${errCode(err) ?? String(err)})`);
+    }
+    // Only what the publisher makes: a link elsewhere (or a name with quotes or newlines, which
+    // would end up in a daemon's config) is refused, whoever could write the volume.
+    if (!GENERATION_LINK.test(target)) {
+      throw new CertificatePairError(`${join(certPath, CURRENT)} points at "${target}", not at a generation`);
     }
     const dir = resolve(certPath, target);
     try {

@@ -74,7 +74,8 @@ export class CertificateFollower {
     const report = (what: string) => {
       if (Date.now() - lastReport < (this.options.waitingReportMs ?? 10_000)) return;
       lastReport = Date.now();
-      this.problem = what;
+      // While a certificate is served, an unusable newer one is logged, not a readiness failure.
+      if (!this.servedPair) this.problem = what;
       log.info({ certPath, names: this.options.names }, `waiting for a certificate: ${what}`);
       this.hooks.changed();
     };
@@ -88,7 +89,10 @@ export class CertificateFollower {
     }, 1_000);
     ticker.unref();
     try {
-      const aborted = new Promise<undefined>((resolve) => signal.addEventListener('abort', () => resolve(undefined)));
+      const aborted = new Promise<undefined>((resolve) => {
+        if (signal.aborted) resolve(undefined);
+        else signal.addEventListener('abort', () => resolve(undefined), { once: true });
+      });
       return await Promise.race([this.first, aborted]);
     } finally {
       clearInterval(ticker);
@@ -153,13 +157,30 @@ export class CertificateFollower {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
-      this.applying = this.applying.then(() => this.applyLatest());
+      this.applying = this.applying
+        .then(() => this.applyLatest())
+        .catch((err: unknown) => {
+          // Nothing may reject unhandled in PID 1; the next generation or retry tries again.
+          this.options.log.error(
+            { err: (err as Error).message },
+            `applying a certificate failed: ${(err as Error).message}`,
+          );
+        });
     }, delayMs);
   }
 
   private async applyLatest(): Promise<void> {
     const pair = this.latest;
-    if (!pair || this.closed || pair.generation === this.servedPair?.generation) return;
+    if (!pair || this.closed) return;
+    if (pair.generation === this.servedPair?.generation) {
+      // Back to what is served (a bad generation was replaced): nothing to apply, nothing wrong.
+      if (this.problem !== null || this.failures > 0) {
+        this.problem = null;
+        this.failures = 0;
+        this.hooks.changed();
+      }
+      return;
+    }
     const { log } = this.options;
     log.info(
       { generation: pair.generation, notAfter: pair.notAfter },

@@ -2,6 +2,7 @@ import { CommandError, errorMessage } from './errors.js';
 import { primaryGid, userName } from './files/users.js';
 import type { Logger } from './logging/logger.js';
 import { type Child, type SpawnOptions, spawnChild } from './process/spawn.js';
+import { childEnvironment } from './supervisor/child-environment.js';
 
 export interface CommandOptions {
   cwd?: string;
@@ -99,7 +100,8 @@ export class CommandRunner {
         command: file,
         args,
         cwd: options.cwd,
-        env: options.env ?? process.env,
+        // Like supervised children: the basics, not the runtime's variables and secrets.
+        env: options.env ?? childEnvironment({}),
         user: runAs(options.uid, options.gid),
         stdin: { input: options.input ?? '' },
         output: 'pipe',

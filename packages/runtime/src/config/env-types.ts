@@ -173,7 +173,15 @@ export function base64(options: { minBytes: number; what: string }): EnvType<str
 
 export function absolutePath(): EnvType<string> {
   return {
-    schema: v.pipe(v.string(), v.regex(/^\//, 'expected an absolute path starting with /')),
+    schema: v.pipe(
+      v.string(),
+      v.regex(/^\//, 'expected an absolute path starting with /'),
+      // Paths end up in daemons' configs: quotes, spaces and control characters would break out.
+      v.regex(
+        /^[^\s"'\\`$\x00-\x1f\x7f]+$/,
+        'expected an absolute path without spaces, quotes, backslashes or control characters',
+      ),
+    ),
     type: 'path',
   };
 }

@@ -96,8 +96,8 @@ export function loadEnv<S extends EnvSpec>(spec: S, env: NodeJS.ProcessEnv, envi
       continue;
     }
     if (decl.secret) {
-      secrets.push(raw.value);
-      if (raw.value.length < MIN_SECRET_LENGTH) {
+      if (raw.value.length >= MIN_SECRET_LENGTH) secrets.push(raw.value);
+      else {
         problems.push({
           variable: raw.source === 'file' ? `${name}_FILE` : name,
           expected: `a secret of at least ${MIN_SECRET_LENGTH} characters`,

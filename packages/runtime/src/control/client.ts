@@ -44,13 +44,16 @@ export function findControlSocket(runDir: string, service?: string): string {
   );
 }
 
-/** One JSON request over the Unix socket; rejects with ControlRequestError on an error answer. */
+/**
+ * One JSON request over the Unix socket; rejects with ControlRequestError on an error answer.
+ * The default timeout is long: an action such as `renew` may take as long as an ACME order.
+ */
 export function controlRequest<T>(
   socketPath: string,
   method: 'GET' | 'POST',
   path: string,
   body?: unknown,
-  timeoutMs = 120_000,
+  timeoutMs = 15 * 60_000,
 ): Promise<T> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);

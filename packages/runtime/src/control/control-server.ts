@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorMessage, PodServeError } from '../errors.js';
-import { chmod, unlink } from '../files/fs.js';
+import { chmod, lstat, unlink } from '../files/fs.js';
 import type { Logger } from '../logging/logger.js';
 import type { ProcessStatus } from '../supervisor/supervised-process.js';
 import type { LogBuffer } from './log-buffer.js';
@@ -32,6 +32,8 @@ export class RequestFailed extends PodServeError {
 /** Only root (and the socket's group) may connect: the socket is the keys to the service. */
 const SOCKET_MODE = 0o660;
 const MAX_BODY_BYTES = 64 * 1024;
+/** What a `logs` follower may fall behind by before it is disconnected. */
+const FOLLOW_BUFFER_BYTES = 1024 * 1024;
 
 export interface ControlServer {
   readonly path: string;
@@ -61,9 +63,15 @@ export async function startControlServer(
 
   const listen = () =>
     new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      // Created 0660 from the start, not 0755 until the chmod below.
+      const umask = process.umask(0o117);
+      server.once('error', (err) => {
+        process.umask(umask);
+        reject(err);
+      });
       server.listen(path, () => {
-        server.off('error', reject);
+        process.umask(umask);
+        server.removeAllListeners('error');
         resolve();
       });
     });
@@ -76,6 +84,8 @@ export async function startControlServer(
       log.warn({ path }, `another instance answers on ${path}; this one runs without a control socket`);
       return null;
     }
+    // Only a stale socket is removed: a regular file there is somebody's, and stays.
+    if (!(await isSocket(path))) throw err;
     await unlink(path);
     await listen();
   }
@@ -141,6 +151,7 @@ async function route(req: IncomingMessage, res: ServerResponse, h: ControlHandle
     }
     return sendError(res, 404, 'not_found', `no such endpoint: ${method} ${url.pathname}`);
   } catch (err) {
+    if (err instanceof URIError) return sendError(res, 400, 'bad_request', `malformed name in ${url.pathname}`);
     if (err instanceof NotFound) return sendError(res, 404, 'not_found', err.message);
     if (err instanceof RequestFailed) return sendError(res, 500, 'failed', err.message);
     if (err instanceof BadRequest) return sendError(res, 400, 'bad_request', err.message);
@@ -166,7 +177,11 @@ function streamLogs(url: URL, res: ServerResponse, logs: LogBuffer): void {
     res.end();
     return;
   }
-  const stop = logs.follow((line) => res.write(`${line}\n`));
+  // A follower that does not read (a paused pager) is cut off rather than buffered without end.
+  const stop = logs.follow((line) => {
+    if (res.writableLength > FOLLOW_BUFFER_BYTES) res.destroy();
+    else res.write(`${line}\n`);
+  });
   res.on('close', stop);
 }
 
@@ -208,6 +223,14 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 function sendError(res: ServerResponse, status: number, code: string, message: string, details?: unknown): void {
   const body: ErrorResponse = { error: { code, message, ...(details === undefined ? {} : { details }) } };
   sendJson(res, status, body);
+}
+
+async function isSocket(path: string): Promise<boolean> {
+  try {
+    return (await lstat(path)).isSocket();
+  } catch {
+    return false;
+  }
 }
 
 function answers(request: typeof import('node:http').request, path: string): Promise<boolean> {

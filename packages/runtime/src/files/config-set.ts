@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { fsyncDirectory, writeFileAtomic } from './atomic-write.js';
+import { unlink } from './fs.js';
 import { replaceSymlink } from './links.js';
 import { mkdirp } from './mkdirp.js';
 
@@ -123,7 +124,12 @@ export class ConfigSet {
     }
     this.log.debug({ generation }, 'config: checker accepted the new set');
 
-    await this.point(generation);
+    try {
+      await this.point(generation);
+    } catch (err) {
+      this.discard(dir);
+      return this.fail('render', `switching to the new configuration failed: ${errorMessage(err)}`);
+    }
     if (firstStart || !this.hooks.reload) return this.succeed(generation, previous, why);
 
     const reloaded = await this.hooks.reload().catch(() => false);
@@ -133,9 +139,14 @@ export class ConfigSet {
     const stage = reloaded ? 'confirm' : 'reload';
     if (previous) {
       this.log.warn({ generation, previous }, `config: ${stage} failed; restoring ${previous} and reloading it`);
-      await this.point(previous);
+      await this.point(previous).catch((err: unknown) =>
+        this.log.error({ err: errorMessage(err) }, 'config: restoring failed'),
+      );
       const restored = await this.hooks.reload().catch(() => false);
       if (!restored) this.log.error({ previous }, 'config: reloading the restored configuration failed too');
+    } else {
+      // Nothing to fall back to: no `current` rather than one that names a deleted set.
+      await unlink(this.current).catch(() => undefined);
     }
     this.discard(dir);
     return this.fail(

@@ -17,6 +17,7 @@ export const unlink = promisify(fs.unlink);
 export const chmod = promisify(fs.chmod);
 export const chown = promisify(fs.chown);
 export const stat = promisify(fs.stat);
+export const lstat = promisify(fs.lstat);
 export const access = promisify(fs.access);
 export const mkdir = promisify(fs.mkdir);
 export const symlink = promisify(fs.symlink);

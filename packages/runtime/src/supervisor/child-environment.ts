@@ -9,7 +9,7 @@ const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
  * tini does, keeps these (and every *_FILE pointer) from the command.
  */
 function isRuntimeVariable(name: string): boolean {
-  return /^(PODSERVE_|LOG_|EXEC_)/.test(name) || /_LOG_LEVEL$/.test(name);
+  return /^(PODSERVE_|LOG_|EXEC_)/.test(name) || /_LOG_LEVEL$/.test(name) || /_FILE$/.test(name);
 }
 
 /**

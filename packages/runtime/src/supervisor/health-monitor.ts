@@ -19,6 +19,8 @@ export class HealthMonitor {
   private failed = 0;
   private healthy = true;
   private stopped = false;
+  /** Bumped by every start and stop: a probe from an earlier run does not reschedule itself. */
+  private run = 0;
 
   constructor(
     private readonly check: ReadinessCheck,
@@ -31,25 +33,27 @@ export class HealthMonitor {
   start(): void {
     if (this.options.intervalMs <= 0) return;
     this.stopped = false;
-    this.schedule();
+    this.run += 1;
+    this.schedule(this.run);
   }
 
   stop(): void {
     this.stopped = true;
+    this.run += 1;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.failed = 0;
     this.healthy = true;
   }
 
-  private schedule(): void {
-    this.timer = setTimeout(() => void this.probe(), this.options.intervalMs);
+  private schedule(run: number): void {
+    this.timer = setTimeout(() => void this.probe(run), this.options.intervalMs);
     this.timer.unref();
   }
 
-  private async probe(): Promise<void> {
+  private async probe(run: number): Promise<void> {
     const ok = await checkReady(this.check, this.commands);
-    if (this.stopped) return;
+    if (this.stopped || run !== this.run) return;
     if (ok) {
       this.failed = 0;
       if (!this.healthy) {
@@ -67,6 +71,6 @@ export class HealthMonitor {
         this.onChange(false, reason);
       }
     }
-    this.schedule();
+    this.schedule(run);
   }
 }

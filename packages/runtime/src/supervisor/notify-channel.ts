@@ -17,9 +17,13 @@ let counter = 0;
  * group count (systemd's NotifyAccess=all), so another local process cannot fake READY=1.
  */
 export class NotifyChannel {
-  readonly address = `@podserve/${process.pid}/${++counter}`;
+  // Abstract names live in the network namespace, which a pod's containers share, and every
+  // runtime there is pid 1: a random part keeps two containers' sockets apart (not a secret:
+  // senders are checked by process group; node:crypto would cost exec's PID 1 ~3 MB).
+  readonly address = `@podserve/${process.pid}/${Math.random().toString(36).slice(2, 10)}/${++counter}`;
   private listener: NotifyListener | null = null;
   private pgid: number | null = null;
+  private warnedForeign = false;
 
   constructor(
     private readonly log: Logger,
@@ -42,7 +46,12 @@ export class NotifyChannel {
 
   private receive(message: string, sender: number | null): void {
     if (this.pgid === null || sender === null || (sender !== this.pgid && processGroupOf(sender) !== this.pgid)) {
-      this.log.warn({ sender, message }, 'sd_notify message from outside the process group ignored');
+      if (!this.warnedForeign)
+        this.log.warn(
+          { sender, message: message.slice(0, 200) },
+          'sd_notify message from outside the process group ignored',
+        );
+      this.warnedForeign = true;
       return;
     }
     for (const line of message.split('\n')) {

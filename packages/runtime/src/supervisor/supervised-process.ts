@@ -56,6 +56,8 @@ interface ProcessEvents {
   state: [ProcessState];
   /** Something in status() changed that is not a state (health). */
   change: [];
+  /** Each line of its output, as logged: for services that watch what their daemon says. */
+  line: [stream: 'stdout' | 'stderr', text: string];
   /** crashLoop: it ended for good because it kept failing (not because its policy said so). */
   exit: [ExitInfo & { willRestart: boolean; crashLoop: boolean }];
 }
@@ -387,6 +389,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     return new LineSplitter((line) => {
       const { level, msg, fields } = classifyLine(line, stream);
       this.log[level]({ ...fields, stream }, msg);
+      if (this.listenerCount('line') > 0) this.emit('line', stream, line);
     });
   }
 
@@ -555,6 +558,9 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
         if (!child || this.state !== 'running' || Date.now() - this.lastWatchdog <= limit) return;
         this.setHealth(false, `no sd_notify WATCHDOG=1 for ${Date.now() - this.lastWatchdog} ms (limit ${limit} ms)`);
         this.log.error(`${this.reason}; killing it as hung`);
+        this.killedBecause = this.reason;
+        if (this.watchdogTimer) clearInterval(this.watchdogTimer);
+        this.watchdogTimer = null;
         killGroup(child.pid, 'SIGKILL');
       },
       Math.max(50, Math.floor(limit / 4)),

@@ -34,7 +34,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     super();
   }
 
+  /** Set by stopAll(): a service shutting down starts nothing more. */
+  private stopping = false;
+
   add(spec: ProcessSpec): SupervisedProcess {
+    if (this.stopping) throw new PodServeError(`process "${spec.name}" not added: the service is stopping`);
     if (this.processes.has(spec.name)) throw new PodServeError(`process "${spec.name}" is declared twice`);
     const proc = new SupervisedProcess(spec, this.logger, this.commands);
     proc.on('state', () => {
@@ -85,6 +89,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * levels share one deadline, so the whole stop fits in the container's grace period.
    */
   async stopAll(budgetMs = Math.max(0, ...this.list().map((p) => p.spec.stopTimeoutMs ?? 8_000))): Promise<void> {
+    this.stopping = true;
     const deadline = Date.now() + budgetMs;
     const levels = new Map<string, number>();
     const level = (p: SupervisedProcess): number => {
