@@ -94,7 +94,11 @@ static void on_readable(uv_poll_t *p, int status, int events) {
   /* Edge or level, drain the queue: one wakeup may stand for many datagrams. */
   while (!l->closed) {
     /* Room for credentials and for the most fds one message can carry (SCM_MAX_FD = 253). */
-    char cbuf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(253 * sizeof(int))];
+    /* A union, so the control buffer is aligned for struct cmsghdr as CMSG_* expect. */
+    union {
+      char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(253 * sizeof(int))];
+      struct cmsghdr align;
+    } cbuf;
     struct iovec iov = {recv_buf, sizeof recv_buf};
     struct msghdr mh;
     struct cmsghdr *cm;
@@ -103,8 +107,8 @@ static void on_readable(uv_poll_t *p, int status, int events) {
     memset(&mh, 0, sizeof mh);
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
-    mh.msg_control = cbuf;
-    mh.msg_controllen = sizeof cbuf;
+    mh.msg_control = cbuf.buf;
+    mh.msg_controllen = sizeof cbuf.buf;
     n = recvmsg(l->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0) {
       if (errno == EINTR) continue;

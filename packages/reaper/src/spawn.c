@@ -299,9 +299,9 @@ napi_value spawn_child(napi_env env, napi_callback_info info) {
         goto done;
       }
       uv_pipe_init(loop, &c->pipes[i], 0);
-      uv_pipe_open(&c->pipes[i], fds[0]);
       c->pipes[i].data = c;
       c->open_handles++;
+      if (uv_pipe_open(&c->pipes[i], fds[0]) != 0) close(fds[0]); /* then read sees EOF at once */
       write_ends[i] = fds[1];
       stdio[i].flags = UV_INHERIT_FD;
       stdio[i].data.fd = fds[1];
