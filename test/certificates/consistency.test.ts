@@ -127,18 +127,26 @@ describe('certificates: publishing is atomic for readers', () => {
       expect(seen.length).toBeLessThanOrEqual(3);
 
       // Someone puts a mismatched pair in place: reported, never signalled.
-      const bad = join(certPath, 'generations', 'zz-bad');
+      const badId = '20200101T000000000Z-1-000001'; // a generation's name, with a mismatched pair in it
+      const bad = join(certPath, 'generations', badId);
       await mkdir(bad);
       const a = pairs[0] as PublishInput;
       const b = pairs[1] as PublishInput;
       await writeFile(join(bad, 'cert.pem'), a.certPem);
       await writeFile(join(bad, 'fullchain.pem'), a.certPem);
       await writeFile(join(bad, 'privkey.pem'), b.keyPem);
-      await symlink('generations/zz-bad', join(certPath, '.current.bad'));
+      await symlink(`generations/${badId}`, join(certPath, '.current.bad'));
       await rename(join(certPath, '.current.bad'), join(certPath, 'current'));
       const before = seen.length;
       await waitFor(() => (errors.length > 0 ? true : undefined), 5_000, 'mismatch reported');
       expect(errors[0]?.message).toMatch(/does not match/);
+      expect(seen.length).toBe(before);
+
+      // A link that names anything but a generation (a path a daemon's config would quote) is refused.
+      await symlink('generations/x\nLoadModule evil /e.so', join(certPath, '.current.evil'));
+      await rename(join(certPath, '.current.evil'), join(certPath, 'current'));
+      await waitFor(() => (errors.length > 1 ? true : undefined), 5_000, 'foreign link reported');
+      expect(errors[1]?.message).toMatch(/points at "generations\/x\nLoadModule evil \/e\.so", not at a generation/);
       expect(seen.length).toBe(before);
     } finally {
       await watcher.close();
