@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/pebble.js';
@@ -38,7 +38,8 @@ afterAll(async () => {
     await podmanResult(['secret', 'rm', s]);
     await podmanResult(['volume', 'rm', '-f', s]);
   }
-  for (const file of created.files) rmSync(file, { force: true });
+  // Each pod file sits alone in a temp dir of its own: the dir goes with it.
+  for (const file of created.files) rmSync(dirname(file), { recursive: true, force: true });
 }, 180_000);
 
 /** `certificates --mode init` on a named certificates volume, removed when done. */
