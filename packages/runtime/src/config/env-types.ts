@@ -177,8 +177,9 @@ export function absolutePath(): EnvType<string> {
       v.string(),
       v.regex(/^\//, 'expected an absolute path starting with /'),
       // Paths end up in daemons' configs: quotes, spaces and control characters would break out.
-      v.regex(
-        /^[^\s"'\\`$\x00-\x1f\x7f]+$/,
+      v.check(
+        (path) =>
+          !/[\s"'\\`$]/.test(path) && ![...path].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f),
         'expected an absolute path without spaces, quotes, backslashes or control characters',
       ),
     ),

@@ -165,6 +165,16 @@ describe('loadEnv', () => {
     }
   });
 
+  it('refuses paths that would break out of a daemon config: quotes, spaces, control characters', () => {
+    expect(parseValue(absolutePath(), '/data/www')).toEqual({ ok: true, value: '/data/www' });
+    for (const bad of ['/a"b', "/a'b", '/a b', '/a\nLoadModule x', '/a\\b', '/a$b', '/a\u0007b']) {
+      expect(parseValue(absolutePath(), bad), JSON.stringify(bad)).toMatchObject({
+        ok: false,
+        message: expect.stringMatching(/without spaces, quotes/),
+      });
+    }
+  });
+
   it('names the DNS length limits when a name breaks them', () => {
     const long = `${'a'.repeat(60)}.`.repeat(5).slice(0, -1); // 304 characters
     expect(parseValue(hostname(), long)).toMatchObject({
