@@ -1,0 +1,174 @@
+import { isIPv4, isIPv6 } from 'node:net';
+import type { envTypes } from '@podserve/runtime';
+import * as v from 'valibot';
+
+/** The record types DNS_RECORDS accepts: what a self-hosted zone needs, nothing exotic. */
+export const RECORD_TYPES = ['A', 'AAAA', 'CNAME', 'MX', 'TXT', 'SRV', 'CAA', 'NS'] as const;
+export type RecordType = (typeof RECORD_TYPES)[number];
+
+/** One record, checked: `name` is relative to the zone (`@` for the apex). */
+export interface ZoneRecord {
+  name: string;
+  ttl: number | undefined;
+  type: RecordType;
+  /** The RDATA as it goes into the zone file (TXT strings already quoted). */
+  data: string;
+}
+
+const LABEL = /^(?:\*|_?[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?)$/i;
+const HOST = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.?$/i;
+
+/**
+ * `NAME [TTL] TYPE DATA`, records separated by `;` or new lines, e.g.
+ * `www2 A 192.0.2.10; api CNAME www; @ TXT "v=verification"; _sip._tcp SRV 10 5 5060 sip`.
+ * NAME is relative to the zone (`@` is the apex); a target without a final dot is too.
+ * Returns the record, or why it is not one.
+ */
+export function parseRecord(text: string): ZoneRecord | string {
+  const tokens = tokenize(text);
+  if (typeof tokens === 'string') return tokens;
+  const [name, ...rest] = tokens;
+  if (name === undefined) return 'it is empty';
+  if (name !== '@' && !name.split('.').every((l) => LABEL.test(l))) {
+    return `"${name}" is not a name in the zone (letters, digits, hyphens; _ in front for service labels; @ for the zone itself)`;
+  }
+  let ttl: number | undefined;
+  if (rest[0] !== undefined && /^\d+$/.test(rest[0])) {
+    ttl = Number(rest.shift());
+    if (ttl < 30 || ttl > 604_800) return `TTL ${ttl} is outside 30 to 604800 seconds`;
+  }
+  const type = rest.shift()?.toUpperCase();
+  if (type === undefined) return 'a type is missing (A, AAAA, CNAME, MX, TXT, SRV, CAA or NS)';
+  if (!(RECORD_TYPES as readonly string[]).includes(type)) {
+    return `type "${type}" is not one of ${RECORD_TYPES.join(', ')}`;
+  }
+  const data = rdata(type as RecordType, rest, name);
+  if (typeof data !== 'string' || !data.startsWith('ok:')) return data;
+  return { name: name.toLowerCase(), ttl, type: type as RecordType, data: data.slice(3) };
+}
+
+function rdata(type: RecordType, args: string[], name: string): string {
+  const count = (n: number, what: string) =>
+    args.length === n
+      ? undefined
+      : `${type} needs ${what}; found ${args.length === 0 ? 'nothing' : `"${args.join(' ')}"`}`;
+  const host = (h: string | undefined) => h !== undefined && (h === '@' || HOST.test(h));
+  switch (type) {
+    case 'A':
+      return (
+        count(1, 'an IPv4 address') ?? (isIPv4(args[0] ?? '') ? `ok:${args[0]}` : `"${args[0]}" is not an IPv4 address`)
+      );
+    case 'AAAA':
+      return (
+        count(1, 'an IPv6 address') ?? (isIPv6(args[0] ?? '') ? `ok:${args[0]}` : `"${args[0]}" is not an IPv6 address`)
+      );
+    case 'CNAME':
+      if (name === '@') return 'the zone itself (@) cannot be a CNAME';
+      return count(1, 'a target name') ?? (host(args[0]) ? `ok:${args[0]}` : `"${args[0]}" is not a host name`);
+    case 'NS':
+      return count(1, 'a name server') ?? (host(args[0]) ? `ok:${args[0]}` : `"${args[0]}" is not a host name`);
+    case 'MX': {
+      const problem = count(2, 'a preference and a mail server (e.g. 10 mail)');
+      if (problem) return problem;
+      const [pref, server] = args as [string, string];
+      if (!/^\d+$/.test(pref) || Number(pref) > 65_535) return `MX preference "${pref}" is not 0 to 65535`;
+      return host(server) ? `ok:${pref} ${server}` : `"${server}" is not a host name`;
+    }
+    case 'SRV': {
+      const problem = count(4, 'priority, weight, port and target (e.g. 10 5 5060 sip)');
+      if (problem) return problem;
+      const [priority, weight, port, target] = args as [string, string, string, string];
+      for (const [what, n] of [
+        ['priority', priority],
+        ['weight', weight],
+        ['port', port],
+      ] as const) {
+        if (!/^\d+$/.test(n) || Number(n) > 65_535) return `SRV ${what} "${n}" is not 0 to 65535`;
+      }
+      return host(target) ? `ok:${priority} ${weight} ${port} ${target}` : `"${target}" is not a host name`;
+    }
+    case 'CAA': {
+      const problem = count(3, 'flags, tag and value (e.g. 0 issue "letsencrypt.org")');
+      if (problem) return problem;
+      const [flags, tag, value] = args as [string, string, string];
+      if (flags !== '0' && flags !== '128') return `CAA flags "${flags}" must be 0 or 128`;
+      if (!['issue', 'issuewild', 'iodef'].includes(tag)) return `CAA tag "${tag}" must be issue, issuewild or iodef`;
+      return `ok:${flags} ${tag} ${quote(value)}`;
+    }
+    case 'TXT': {
+      if (args.length === 0) return 'TXT needs a text';
+      // Long texts (DKIM keys) are split into the 255-byte strings DNS allows.
+      return `ok:${args.map((a) => chunks(a).map(quote).join(' ')).join(' ')}`;
+    }
+  }
+}
+
+/** Splits on spaces, keeping "quoted strings" (with \\" and \\\\) together. */
+function tokenize(text: string): string[] | string {
+  const tokens: string[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i] as string;
+    if (c === ' ' || c === '\t') {
+      i++;
+      continue;
+    }
+    if (c === '"') {
+      let out = '';
+      i++;
+      while (i < text.length && text[i] !== '"') {
+        if (text[i] === '\\' && i + 1 < text.length) i++;
+        out += text[i];
+        i++;
+      }
+      if (i >= text.length) return 'a quoted text is not closed';
+      i++;
+      tokens.push(out);
+      continue;
+    }
+    let out = '';
+    while (i < text.length && text[i] !== ' ' && text[i] !== '\t') out += text[i++];
+    if (/["\\]/.test(out)) return `"${out}" has a quote or backslash outside a quoted text`;
+    tokens.push(out);
+  }
+  return tokens;
+}
+
+function quote(s: string): string {
+  return `"${s.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+}
+
+function chunks(s: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < s.length; i += 255) out.push(s.slice(i, i + 255));
+  return out.length > 0 ? out : [''];
+}
+
+/** DNS_RECORDS as an env type: every record checked, the error naming the first bad one. */
+export function zoneRecords(): envTypes.EnvType<ZoneRecord[]> {
+  const split = (s: string) =>
+    s
+      .split(/[;\n]/)
+      .map((r) => r.trim())
+      .filter((r) => r !== '');
+  return {
+    schema: v.pipe(
+      v.string(),
+      v.check(
+        (s) => split(s).every((r) => typeof parseRecord(r) !== 'string'),
+        (issue) => {
+          const records = split(issue.input as string);
+          const index = records.findIndex((r) => typeof parseRecord(r) === 'string');
+          return `expected records as NAME [TTL] TYPE DATA separated by ; (e.g. "www2 A 192.0.2.10; api CNAME www"); record ${index + 1}, "${records[index]}": ${parseRecord(records[index] ?? '') as string}`;
+        },
+      ),
+      v.transform((s) => split(s).map((r) => parseRecord(r) as ZoneRecord)),
+    ),
+    type: 'records',
+  };
+}
+
+/** One zone-file line. */
+export function recordLine(r: ZoneRecord): string {
+  return `${r.name.padEnd(24)} ${r.ttl ?? ''}\tIN ${r.type.padEnd(5)} ${r.data}`;
+}
