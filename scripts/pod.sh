@@ -28,7 +28,7 @@ quiet() {
   local err status=0
   err=$(mktemp)
   "$@" 2>"$err" || status=$?
-  grep -v 'unable to get systemd connection' "$err" >&2 || true
+  grep -v -e 'unable to get systemd connection' -e 'failed to connect to syslog' "$err" >&2 || true
   rm -f "$err"
   return "$status"
 }
