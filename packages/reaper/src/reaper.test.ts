@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../test/support/processes.js';
+import { createTempUser, type TempUser } from '../../../test/support/users.js';
 import { loadReaper, type NotifyListener, type ReaperAddon, requireReaper, setuidHelperPath } from './index.js';
 
 const execFileP = promisify(execFile);
@@ -251,8 +252,6 @@ async function freePort(): Promise<number> {
   });
 }
 
-const haveNamed = existsSync('/usr/sbin/named');
-
 describe.runIf(onLinux)('listenNotify (sd_notify receiver)', () => {
   const dirs: Array<{ cleanup: () => void }> = [];
   const privateDir = () => {
@@ -265,50 +264,46 @@ describe.runIf(onLinux)('listenNotify (sd_notify receiver)', () => {
     for (const d of dirs.splice(0)) d.cleanup();
   });
 
-  it.runIf(haveNamed)(
-    "receives a real daemon's READY=1 (named) with its pid from SCM_CREDENTIALS",
-    async () => {
-      const addon = requireReaper();
-      const dir = privateDir();
-      const socket = join(dir, 'notify');
-      const { received } = notifySocket(addon, socket);
-      const port = await freePort();
-      writeFileSync(
-        join(dir, 'named.conf'),
-        `options { directory "${dir}"; pid-file none; session-keyfile none; listen-on port ${port} { 127.0.0.1; };
+  it("receives a real daemon's READY=1 (named) with its pid from SCM_CREDENTIALS", async () => {
+    const addon = requireReaper();
+    const dir = privateDir();
+    const socket = join(dir, 'notify');
+    const { received } = notifySocket(addon, socket);
+    const port = await freePort();
+    writeFileSync(
+      join(dir, 'named.conf'),
+      `options { directory "${dir}"; pid-file none; session-keyfile none; listen-on port ${port} { 127.0.0.1; };
   listen-on-v6 { none; }; recursion no; dnssec-validation no; };
 controls { };
 `,
+    );
+    const named = spawn('/usr/sbin/named', ['-g', '-c', join(dir, 'named.conf')], {
+      env: { ...process.env, NOTIFY_SOCKET: socket },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let log = '';
+    named.stderr.setEncoding('utf8').on('data', (d: string) => {
+      log += d;
+    });
+    const exited = new Promise<number | null>((r) => named.once('exit', (code) => r(code)));
+    try {
+      const ready = await until(
+        () => `READY=1 from named\n${log}`,
+        () => received.find((r) => r.message.includes('READY=1')),
       );
-      const named = spawn('/usr/sbin/named', ['-g', '-c', join(dir, 'named.conf')], {
-        env: { ...process.env, NOTIFY_SOCKET: socket },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      let log = '';
-      named.stderr.setEncoding('utf8').on('data', (d: string) => {
-        log += d;
-      });
-      const exited = new Promise<number | null>((r) => named.once('exit', (code) => r(code)));
-      try {
-        const ready = await until(
-          () => `READY=1 from named\n${log}`,
-          () => received.find((r) => r.message.includes('READY=1')),
-        );
-        // named 9.18 (libsystemd's sd_notifyf): "READY=1\nSTATUS=running\nMAINPID=<pid>\n"
-        expect(ready.message).toBe(`READY=1\nSTATUS=running\nMAINPID=${named.pid}\n`);
-        expect(ready.pid).toBe(named.pid);
-        named.kill('SIGTERM');
-        expect(await exited).toBe(0);
-        // ...and on SIGTERM it says so before exiting.
-        const stopping = await until('STOPPING=1', () => received.find((r) => r.message.includes('STOPPING=1')), 3000);
-        expect(stopping).toEqual({ message: 'STOPPING=1\n', pid: named.pid });
-      } finally {
-        if (named.pid !== undefined && named.exitCode === null && named.signalCode === null) named.kill('SIGKILL');
-        await exited;
-      }
-    },
-    30_000,
-  );
+      // named 9.18 (libsystemd's sd_notifyf): "READY=1\nSTATUS=running\nMAINPID=<pid>\n"
+      expect(ready.message).toBe(`READY=1\nSTATUS=running\nMAINPID=${named.pid}\n`);
+      expect(ready.pid).toBe(named.pid);
+      named.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      // ...and on SIGTERM it says so before exiting.
+      const stopping = await until('STOPPING=1', () => received.find((r) => r.message.includes('STOPPING=1')), 3000);
+      expect(stopping).toEqual({ message: 'STOPPING=1\n', pid: named.pid });
+    } finally {
+      if (named.pid !== undefined && named.exitCode === null && named.signalCode === null) named.kill('SIGKILL');
+      await exited;
+    }
+  }, 30_000);
 
   it('receives datagrams on a socket file and on an @abstract name, with the sender pid', async () => {
     const addon = requireReaper();
@@ -452,7 +447,6 @@ console.log(require('node:fs').existsSync(process.env.SOCK));`,
 
 // ---- podserve-setuid (src/setuid.c) ----
 
-const isRoot = process.getuid?.() === 0;
 // A PATH every user can search (the test runner's may hold directories under /root).
 const CLEAN_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' };
 const setuid = (...argv: string[]) => run([SETUID, ...argv], CLEAN_ENV);
@@ -477,43 +471,16 @@ describe.runIf(onLinux)('podserve-setuid', () => {
     }
   });
 
-  describe.runIf(isRoot)('as root', () => {
-    const suffix = randomBytes(3).toString('hex');
-    const user = `podserve-u${suffix}`;
-    const extra = `podserve-g${suffix}`;
+  describe('as root', () => {
+    let temp: TempUser;
     const ids = { uid: 0, gid: 0, extraGid: 0 };
+    let user = '';
     beforeAll(() => {
-      execFileSync('groupadd', [extra]);
-      // --user-group: a primary group of the user's own name, as adduser would make.
-      execFileSync('useradd', [
-        '--no-create-home',
-        '--user-group',
-        '--groups',
-        extra,
-        '--shell',
-        '/usr/sbin/nologin',
-        user,
-      ]);
-      const field = (db: string, name: string, i: number) =>
-        Number(execFileSync('getent', [db, name], { encoding: 'utf8' }).trim().split(':')[i]);
-      ids.uid = field('passwd', user, 2);
-      ids.gid = field('passwd', user, 3);
-      ids.extraGid = field('group', extra, 2);
+      temp = createTempUser();
+      user = temp.name;
+      Object.assign(ids, { uid: temp.uid, gid: temp.gid, extraGid: temp.extraGid });
     });
-    afterAll(() => {
-      // userdel also removes the user's own group (USERGROUPS_ENAB); the extra group is ours to remove.
-      for (const [cmd, name] of [
-        ['userdel', user],
-        ['groupdel', user],
-        ['groupdel', extra],
-      ] as const) {
-        try {
-          execFileSync(cmd, [name], { stdio: 'ignore' });
-        } catch {
-          // already gone
-        }
-      }
-    });
+    afterAll(() => temp.remove());
 
     it('gives a user its supplementary groups (initgroups), which uv_spawn alone drops', async () => {
       const { uid, gid, extraGid } = ids;
@@ -567,14 +534,6 @@ describe.runIf(onLinux)('podserve-setuid', () => {
       expect(notExecutable.code).toBe(126);
       expect(notExecutable.stderr).toBe('podserve-setuid: execvp /etc/passwd: Permission denied\n');
     });
-  });
-
-  it.runIf(!isRoot)('as another user, fails to change groups with exit 126', async () => {
-    const r = await setuid('65534', '65534', '-', '--', 'id');
-    expect(r.code).toBe(126);
-    expect(r.stderr).toMatch(
-      /^podserve-setuid: setgroups 65534: Operation not permitted\n$|^podserve-setuid: initgroups nobody: Operation not permitted\n$/,
-    );
   });
 });
 

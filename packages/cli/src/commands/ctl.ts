@@ -48,7 +48,6 @@ export async function ctlCommand(args: readonly string[], env: NodeJS.ProcessEnv
       client.controlRequest<T>(socket, method, path, body);
     switch (command) {
       case 'status': {
-        noMore(command, rest);
         const status = await call<Status>('GET', '/v1/status');
         process.stdout.write(json ? `${JSON.stringify(status, null, 2)}\n` : statusTable(status));
         return status.readiness.ok ? 0 : 1;
@@ -56,9 +55,7 @@ export async function ctlCommand(args: readonly string[], env: NodeJS.ProcessEnv
       case 'start':
       case 'stop':
       case 'restart': {
-        const [name, ...extra] = rest;
-        if (name === undefined) throw new UsageError(`ctl ${command} needs a process name (see ctl status)`);
-        noMore(command, extra);
+        const name = rest[0] as string; // checked by checkArguments
         const { process: proc } = await call<{ process: ProcessStatus }>(
           'POST',
           `/v1/processes/${encodeURIComponent(name)}/${command}`,
@@ -71,13 +68,11 @@ export async function ctlCommand(args: readonly string[], env: NodeJS.ProcessEnv
         return 0;
       }
       case 'reload': {
-        noMore(command, rest);
         await call('POST', '/v1/reload');
         process.stdout.write(json ? '{"ok":true}\n' : 'reloaded\n');
         return 0;
       }
       case 'logs': {
-        noMore(command, rest);
         const lines = values.lines ?? '100';
         const abort = new AbortController();
         process.once('SIGINT', () => abort.abort());
@@ -91,7 +86,6 @@ export async function ctlCommand(args: readonly string[], env: NodeJS.ProcessEnv
         return 0;
       }
       case 'actions': {
-        noMore(command, rest);
         const { actions } = await call<{ actions: Status['actions'] }>('GET', '/v1/actions');
         if (json) process.stdout.write(`${JSON.stringify(actions, null, 2)}\n`);
         else for (const a of actions) process.stdout.write(`${a.name.padEnd(16)} ${a.summary}\n`);

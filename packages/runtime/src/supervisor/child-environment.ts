@@ -21,12 +21,11 @@ function isRuntimeVariable(name: string): boolean {
 export function childEnvironment(
   spec: Pick<ProcessSpec, 'env' | 'inheritEnvironment'>,
   runtime: NodeJS.ProcessEnv = process.env,
-  secrets: readonly string[] = [],
 ): Record<string, string> {
   const out: Record<string, string> = {};
   if (spec.inheritEnvironment) {
     for (const [name, value] of Object.entries(runtime)) {
-      if (value === undefined || isRuntimeVariable(name) || secrets.includes(value)) continue;
+      if (value === undefined || isRuntimeVariable(name)) continue;
       out[name] = value;
     }
   } else {
