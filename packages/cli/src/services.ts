@@ -21,6 +21,7 @@ async function withRuntime<T>(load: () => Promise<T>): Promise<T> {
 export const packageLoaders: Readonly<Record<string, () => Promise<Record<string, unknown>>>> = {
   '@podserve/certificates': () => import('@podserve/certificates'),
   '@podserve/apache': () => import('@podserve/apache'),
+  '@podserve/dns': () => import('@podserve/dns'),
 };
 
 export interface RegistryEntry {

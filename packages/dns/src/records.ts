@@ -32,6 +32,9 @@ export function parseRecord(text: string): ZoneRecord | string {
   if (name !== '@' && !name.split('.').every((l) => LABEL.test(l))) {
     return `"${name}" is not a name in the zone (letters, digits, hyphens; _ in front for service labels; @ for the zone itself)`;
   }
+  if (name.toLowerCase().split('.')[0] === '_acme-challenge') {
+    return `"${name}" is kept for RFC 2136: ACME's DNS-01 records come and go through dynamic updates, not DNS_RECORDS`;
+  }
   let ttl: number | undefined;
   if (rest[0] !== undefined && /^\d+$/.test(rest[0])) {
     ttl = Number(rest.shift());

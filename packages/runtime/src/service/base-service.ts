@@ -37,6 +37,11 @@ export interface ServiceContext<C> {
   healthChanged(): void;
   /** Replaces every configured secret in `text`: for anything persisted or shown beyond the log. */
   redact(text: string): string;
+  /**
+   * A secret the service made or read itself (a generated TSIG key): from now on scrubbed from
+   * the log, command output and `redact`, like the configured secrets.
+   */
+  addSecret(secret: string): void;
 }
 
 /**

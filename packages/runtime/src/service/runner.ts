@@ -158,6 +158,7 @@ export async function runService<S extends EnvSpec>(
     dryRun,
     healthChanged: () => healthChanges.notify(),
     redact: (text) => redactor.scrub(text),
+    addSecret: (secret) => redactor.add(secret),
   });
 
   const declared = def.processes?.(service.values, settings) ?? [];

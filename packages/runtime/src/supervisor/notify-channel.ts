@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type NotifyListener, requireReaper } from '@podserve/reaper';
 import type { Logger } from '../logging/logger.js';
 
@@ -8,19 +10,16 @@ export interface NotifyEvents {
   watchdog(): void;
 }
 
-let counter = 0;
-
 /**
  * The sd_notify socket of one process instance (named and dovecot announce readiness this
- * way): an abstract AF_UNIX datagram socket, so nothing lands on disk and nothing is left
- * behind, named in the child's NOTIFY_SOCKET. Only messages from the child's own process
- * group count (systemd's NotifyAccess=all), so another local process cannot fake READY=1.
+ * way): an AF_UNIX datagram socket in a directory of its own (removed on close), named in
+ * the child's NOTIFY_SOCKET. A file path and not an abstract name: BIND 9.20 writes its own
+ * sd_notify and cannot reach an abstract socket (measured: "connection refused"). Daemons
+ * connect while still root, before they drop privileges. Only messages from the child's own
+ * process group count (systemd's NotifyAccess=all), so another local process cannot fake READY=1.
  */
 export class NotifyChannel {
-  // Abstract names live in the network namespace, which a pod's containers share, and every
-  // runtime there is pid 1: a random part keeps two containers' sockets apart (not a secret:
-  // senders are checked by process group; node:crypto would cost exec's PID 1 ~3 MB).
-  readonly address = `@podserve/${process.pid}/${Math.random().toString(36).slice(2, 10)}/${++counter}`;
+  private dir: string | null = null;
   private listener: NotifyListener | null = null;
   private pgid: number | null = null;
   private warnedForeign = false;
@@ -30,8 +29,24 @@ export class NotifyChannel {
     private readonly events: NotifyEvents,
   ) {}
 
+  /** NOTIFY_SOCKET's value, once open. */
+  get address(): string {
+    if (!this.dir) throw new Error('the notify channel is not open');
+    return join(this.dir, 'notify.sock');
+  }
+
   open(): void {
-    this.listener = requireReaper().listenNotify(this.address, (message, sender) => this.receive(message, sender));
+    this.dir = mkdtempSync(join(tmpdir(), 'podserve-notify-'));
+    try {
+      this.listener = requireReaper().listenNotify(this.address, (message, sender) => this.receive(message, sender));
+      // A daemon started as another user (ProcessSpec.user) must reach it too; the sender
+      // check, not the file mode, is what keeps others out.
+      chmodSync(this.dir, 0o711);
+      chmodSync(this.address, 0o666);
+    } catch (err) {
+      this.close();
+      throw err;
+    }
   }
 
   /** The spawned child's pid (its process group): messages from elsewhere are dropped. */
@@ -42,6 +57,8 @@ export class NotifyChannel {
   close(): void {
     this.listener?.close();
     this.listener = null;
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    this.dir = null;
   }
 
   private receive(message: string, sender: number | null): void {

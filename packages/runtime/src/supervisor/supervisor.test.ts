@@ -495,7 +495,7 @@ describe('daemons: identity and sd_notify', () => {
     // python3 here is not in the daemon's group: its READY=1 must not count.
     execFileSync('python3', [
       '-c',
-      `import socket; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect("\\0${address.slice(1)}"); s.send(b"READY=1")`,
+      `import socket; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect("${address}"); s.send(b"READY=1")`,
     ]);
     expect(await started).toBe(false);
     expect(records.some((r) => r.msg === 'sd_notify message from outside the process group ignored')).toBe(true);

@@ -1,0 +1,430 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  BaseService,
+  type CheckResult,
+  ConfigSet,
+  type HealthResult,
+  type ProcessSpec,
+  RequestFailed,
+  resolveGid,
+  resolveUid,
+  type ServiceAction,
+} from '@podserve/runtime';
+import type { DnsEnv } from './config.js';
+import { DynamicRecords } from './dynamic-records.js';
+import { ensureTsigKey, type KeyOwner, writeRndcKey } from './keys.js';
+import { renderNamedConf } from './named-conf.js';
+import { queryDns } from './query.js';
+import { parseRecord, type ZoneRecord } from './records.js';
+import { type DnsSettings, dnsSettings } from './settings.js';
+import { nextSerial, renderZone } from './zone.js';
+import { checkerMessage, ZoneStore } from './zone-store.js';
+
+const NAMED = '/usr/sbin/named';
+/** How long named may take to show a new zone serial after `rndc thaw` (inline signing re-signs first). */
+const CONFIRM_MS = 15_000;
+
+/** The named process, as data: what `--dry-run`, status and the control socket show. */
+export function namedProcess(s: DnsSettings): ProcessSpec {
+  return {
+    name: 'named',
+    command: NAMED,
+    // -f: foreground with the logging{} of named.conf (-g would ignore it); -u: drop to bind
+    // once the ports are bound.
+    args: ['-f', '-u', 'bind', '-c', join(s.paths.confRoot, 'current', 'named.conf')],
+    restart: 'always',
+    critical: false,
+    // named sends READY=1 once it has loaded its zones ("running").
+    readiness: { notify: true },
+    stop: { signal: 'SIGTERM' },
+    stopTimeoutMs: 8_000,
+    startTimeoutMs: 30_000,
+    healthIntervalMs: 10_000,
+  };
+}
+
+/**
+ * `node dist/main.js dns`: Debian's BIND 9, authoritative for the pod's zone, rendered from
+ * the environment at every start. named.conf goes through a ConfigSet (named-checkconf and
+ * named-checkzone on the staged set, one swap, `rndc reconfig`); the zone file goes through
+ * the ZoneStore, which keeps ACME's dynamic records across every change.
+ */
+export class DnsService extends BaseService<DnsEnv> {
+  private settings!: DnsSettings;
+  private configs!: ConfigSet;
+  private store!: ZoneStore;
+  private owner!: KeyOwner;
+  private dynamic!: DynamicRecords;
+  /** Read before each commit: what the render compares with and counts up from. */
+  private installed: string | undefined;
+  private liveSerial: number | undefined;
+  private wasSigned = false;
+
+  override async validate(): Promise<boolean> {
+    this.settings = dnsSettings(this.config);
+    this.log.debug({ settings: this.settings }, 'settings derived');
+    return true;
+  }
+
+  async configure(): Promise<boolean> {
+    const s = this.settings;
+    const p = s.paths;
+    const files = this.ctx.files;
+    this.owner = bindOwner();
+    const bind = { uid: this.owner.uid, gid: this.owner.uid === 0 ? 0 : bindGid() };
+    await files.ensureDir(join(p.confRoot, '..'), { mode: 0o755 });
+    await files.ensureDir(p.confRoot, { mode: 0o755 });
+    await files.ensureDir(p.workDir, { mode: 0o750, ...bind });
+    await files.ensureDir(join(p.zonesDir, '..'), { mode: 0o755 });
+    await files.ensureDir(p.zonesDir, { mode: 0o750, ...bind });
+    await files.ensureDir(p.keysDir, { mode: 0o700, ...bind });
+    // bind reads the keys (named.conf includes them); certgroup (the certificates container) too.
+    await files.ensureDir(p.tsigDir, { mode: 0o750, uid: this.owner.uid, gid: this.owner.gid });
+    this.store = new ZoneStore(s, this.ctx.commands, files, bind, this.log);
+    this.configs = new ConfigSet(
+      p.confRoot,
+      {
+        render: (dir) => this.render(dir),
+        check: (dir) => this.check(dir),
+        reload: () => this.apply(true),
+        confirm: () => this.confirm(),
+      },
+      this.log,
+      this.ctx.common.logConfigs,
+    );
+    if (this.ctx.dryRun) return this.preview();
+
+    const update = await ensureTsigKey(
+      files,
+      this.log,
+      { keyFile: p.updateKey, secretFile: p.updateSecret },
+      s.updateKeyName,
+      this.owner,
+    );
+    this.ctx.addSecret(update.secret);
+    if (s.secondaries.length > 0) {
+      const transfer = await ensureTsigKey(files, this.log, { keyFile: p.transferKey }, s.transferKeyName, this.owner);
+      this.ctx.addSecret(transfer.secret);
+    }
+    const rndc = await writeRndcKey(files, p.rndcKey, bind);
+    this.ctx.addSecret(rndc.secret);
+    this.dynamic = new DynamicRecords(s, this.ctx.commands, this.log);
+    return true;
+  }
+
+  async startProcesses(): Promise<boolean> {
+    await this.beforeCommit(false);
+    const first = await this.configs.commit('start', { firstStart: true });
+    if (!first.ok || this.ctx.signal.aborted) return false;
+    if (!(await this.apply(false))) return false;
+    this.ctx.supervisor.add(namedProcess(this.settings));
+    if (!(await this.ctx.supervisor.startAll())) return false;
+    // READY=1 comes once the zone is loaded; signing it takes a moment more. Readiness is
+    // published again when it is served as configured, not at the next periodic re-check.
+    await this.confirm();
+    this.ctx.healthChanged();
+    return true;
+  }
+
+  override async readiness(): Promise<HealthResult> {
+    const processes = this.ctx.supervisor.readiness();
+    if (!processes.ok) return processes;
+    if (this.configs?.lastError) return { ok: false, reason: this.configs.lastError };
+    const s = this.settings;
+    for (const transport of ['udp', 'tcp'] as const) {
+      const answer = await this.soa(transport, 1_000).catch((err: Error) => err);
+      if (answer instanceof Error) return { ok: false, reason: `no SOA answer over ${transport}: ${answer.message}` };
+      if (!answer.aa || answer.serial === undefined) {
+        return { ok: false, reason: `the SOA answer over ${transport} is not authoritative (rcode ${answer.rcode})` };
+      }
+      if (s.dnssec && !answer.signed)
+        return { ok: false, reason: `${s.zone} is not signed yet (no RRSIG with its SOA)` };
+    }
+    return { ok: true, reason: `authoritative for ${s.zone} on port ${s.port}${s.dnssec ? ', DNSSEC-signed' : ''}` };
+  }
+
+  override async liveness(): Promise<HealthResult> {
+    const supervisor = this.ctx.supervisor.liveness();
+    if (!supervisor.ok) return supervisor;
+    const proc = this.ctx.supervisor.get('named');
+    if (proc?.state === 'running') {
+      const answer = await this.soa('udp', 1_000).catch(() => undefined);
+      if (!answer) return { ok: false, reason: `named (pid ${proc.pid}) does not answer within 1 s` };
+    }
+    return { ok: true, reason: proc ? `named is ${proc.state}` : 'starting' };
+  }
+
+  override statusDetails(): Record<string, unknown> {
+    return {
+      zone: this.settings?.zone,
+      serial: this.liveSerial ?? null,
+      dnssec: this.settings?.dnssec,
+      configuration: this.configs?.currentGeneration() ?? null,
+    };
+  }
+
+  /** SIGHUP and `ctl reload`: render again (DNS_ZONE_SNIPPET and the DKIM key may have changed) and apply. */
+  override async reload(): Promise<boolean> {
+    await this.beforeCommit(true);
+    const outcome = await this.configs.commit('reload requested');
+    this.ctx.healthChanged();
+    return outcome.ok;
+  }
+
+  override async stop(): Promise<void> {
+    await this.ctx.supervisor.stopAll();
+  }
+
+  override actions(): Record<string, ServiceAction> {
+    const dynamic = () => {
+      if (!this.dynamic) throw new RequestFailed('the service is not started yet');
+      return this.dynamic;
+    };
+    return {
+      records: {
+        summary: 'list the dynamic (RFC 2136) _acme-challenge TXT records',
+        run: async () => dynamic().list(this.acmeNames()),
+      },
+      'record-add': {
+        summary: 'add an _acme-challenge TXT record: name=www (or @) value=TEXT [ttl=60]',
+        run: async (input) => dynamic().change('add', input, this.acmeNames()),
+      },
+      'record-remove': {
+        summary: 'remove _acme-challenge TXT records: name=www (or @) [value=TEXT: only that one]',
+        run: async (input) => dynamic().change('delete', input, this.acmeNames()),
+      },
+      ds: {
+        summary: 'the DS record(s) to publish at the parent zone (DNSSEC)',
+        run: async () => this.dsRecords(),
+      },
+    };
+  }
+
+  /** Everything the render needs that takes a read: done before each commit, so render stays pure. */
+  private async beforeCommit(running: boolean): Promise<void> {
+    this.installed = await this.store.installedStatic();
+    this.liveSerial = running
+      ? ((await this.soa('udp', 1_000).catch(() => undefined))?.serial ?? this.liveSerial)
+      : (await this.store.live())?.serial;
+    this.wasSigned = readdirSync(this.settings.paths.keysDir).some((f) => f.endsWith('.private'));
+  }
+
+  private render(_dir: string) {
+    const s = this.settings;
+    return [
+      renderNamedConf({ settings: s, acmeNames: this.acmeNames(), wasSigned: this.wasSigned }),
+      { path: `db.${s.zone}`, content: this.renderStatic() },
+    ];
+  }
+
+  /** The static zone; its serial stays when nothing else changed, and otherwise goes past every serial seen. */
+  private renderStatic(): string {
+    const zone = (serial: number) => {
+      const s = this.settings;
+      const text = renderZone({
+        zone: s.zone,
+        serial,
+        addresses: s.addresses,
+        records: s.records,
+        caaIssuer: s.caaIssuer,
+        dmarc: s.dmarc,
+        dkim: this.dkim(),
+      });
+      if (!s.snippetFile) return text;
+      return `${text}; DNS_ZONE_SNIPPET (${s.snippetFile}) follows\n${readFileSync(s.snippetFile, 'utf8')}\n`;
+    };
+    const installed = this.installed;
+    const installedSerial = installed === undefined ? undefined : serialOf(installed);
+    if (installed !== undefined && installedSerial !== undefined && zone(installedSerial) === installed) {
+      return installed;
+    }
+    const seen = Math.max(installedSerial ?? 0, this.liveSerial ?? 0);
+    return zone(nextSerial(seen === 0 ? undefined : seen));
+  }
+
+  /** The mail service's DKIM key, `DNS_DKIM_PATH/SELECTOR.txt`, once it has published one. */
+  private dkim(): { selector: string; txt: string } | undefined {
+    const dir = this.settings.dkimPath;
+    let file: string | undefined;
+    try {
+      file = readdirSync(dir)
+        .filter((f) => /^[a-z0-9][a-z0-9-]*\.txt$/i.test(f))
+        .sort()[0];
+    } catch {
+      return undefined; // not published yet
+    }
+    if (!file) return undefined;
+    const selector = file.slice(0, -4);
+    const raw = readFileSync(join(dir, file), 'utf8');
+    // opendkim-genkey writes a whole record with quoted strings; a bare value is taken as is.
+    const quoted = [...raw.matchAll(/"([^"]*)"/g)].map((m) => m[1]).join('');
+    const value = (quoted || raw).replace(/\s+/g, ' ').trim();
+    const record = parseRecord(`${selector}._domainkey TXT "${value.replaceAll('"', '')}"`);
+    if (typeof record === 'string') {
+      this.log.warn({ file: join(dir, file) }, `the DKIM key in ${join(dir, file)} is not usable: ${record}`);
+      return undefined;
+    }
+    return { selector, txt: record.data };
+  }
+
+  /** The zone's own host names: the apex and every name with an address (their `_acme-challenge` is updatable). */
+  private acmeNames(): string[] {
+    const s = this.settings;
+    const relative = new Set(['@', 'ns1', 'www', 'mail']);
+    for (const r of s.records as ZoneRecord[]) {
+      if (['A', 'AAAA', 'CNAME'].includes(r.type) && !r.name.includes('*')) relative.add(r.name);
+    }
+    return [...relative].map((n) => (n === '@' ? s.zone : `${n}.${s.zone}`));
+  }
+
+  private async check(dir: string): Promise<CheckResult> {
+    const conf = await this.ctx.commands.run(['named-checkconf', join(dir, 'named.conf')], {
+      reject: false,
+      timeoutMs: 20_000,
+    });
+    if (conf.exitCode !== 0) return { ok: false, message: checkerMessage(`${conf.stdout}\n${conf.stderr}`) };
+    return this.store.checkZone(join(dir, `db.${this.settings.zone}`));
+  }
+
+  /**
+   * Makes named serve `current`: the zone file when its static part changed (between
+   * `rndc freeze` and `rndc thaw` while named runs), then `rndc reconfig` for named.conf.
+   */
+  private async apply(running: boolean): Promise<boolean> {
+    const s = this.settings;
+    const staticZone = readFileSync(join(this.configs.current, `db.${s.zone}`), 'utf8');
+    const changed = staticZone !== (await this.store.installedStatic());
+    if (!running) {
+      const ok = !changed || (await this.store.install(staticZone));
+      if (ok && changed) this.target = serialOf(staticZone);
+      return ok;
+    }
+    if (changed && !(await this.rndc(['freeze', s.zone]))) return false;
+    let ok = true;
+    try {
+      if (changed) ok = await this.store.install(staticZone);
+      ok = (await this.rndc(['reconfig'])) && ok;
+    } finally {
+      if (changed) ok = (await this.rndc(['thaw', s.zone])) && ok;
+    }
+    if (ok && changed) this.target = serialOf(staticZone);
+    return ok;
+  }
+
+  /** After a start or reload: named answers for the zone (signed, with DNSSEC), with the new serial once the zone changed. */
+  private target: number | undefined;
+  private async confirm(): Promise<boolean> {
+    const deadline = Date.now() + CONFIRM_MS;
+    const target = this.target ?? 0;
+    for (;;) {
+      const answer = await this.soa('udp', 1_000).catch(() => undefined);
+      const signed = !this.settings.dnssec || answer?.signed;
+      if (answer?.aa && signed && (answer.serial ?? 0) >= target) {
+        this.liveSerial = answer.serial;
+        return true;
+      }
+      if (Date.now() > deadline) {
+        this.log.error(
+          { target, seen: answer?.serial },
+          `named did not serve serial ${target} within ${CONFIRM_MS} ms`,
+        );
+        return false;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  private async rndc(args: string[]): Promise<boolean> {
+    const s = this.settings;
+    const result = await this.ctx.commands.run(
+      ['rndc', '-k', s.paths.rndcKey, '-s', '127.0.0.1', '-p', String(s.rndcPort), ...args],
+      { reject: false, timeoutMs: 15_000 },
+    );
+    if (result.exitCode === 0) return true;
+    this.log.error({ args }, `rndc ${args.join(' ')} failed: ${(result.stderr || result.stdout).trim()}`);
+    return false;
+  }
+
+  private async soa(transport: 'udp' | 'tcp', timeoutMs: number) {
+    const s = this.settings;
+    const answer = await queryDns({
+      host: '127.0.0.1',
+      port: s.port,
+      name: s.zone,
+      type: 'SOA',
+      transport,
+      dnssec: s.dnssec,
+      timeoutMs,
+    });
+    const soa = answer.answers.find((a) => a.type === 6) as { serial?: number } | undefined;
+    return { ...answer, serial: soa?.serial, signed: answer.answerTypes.includes('RRSIG') };
+  }
+
+  private async dsRecords(): Promise<{ ds: string[] }> {
+    const s = this.settings;
+    if (!s.dnssec) throw new RequestFailed('DNS_DNSSEC is off: the zone is not signed');
+    const keys = readdirSync(s.paths.keysDir).filter((f) => f.startsWith(`K${s.zone}.`) && f.endsWith('.key'));
+    const ds: string[] = [];
+    for (const key of keys) {
+      // Only keys that sign keys (KSK or CSK, flags 257) have a DS at the parent.
+      if (!/\bDNSKEY\s+257\b/.test(readFileSync(join(s.paths.keysDir, key), 'utf8'))) continue;
+      const result = await this.ctx.commands.run(['dnssec-dsfromkey', '-2', join(s.paths.keysDir, key)], {
+        reject: false,
+        timeoutMs: 10_000,
+      });
+      if (result.exitCode === 0) ds.push(...result.stdout.trim().split('\n'));
+    }
+    if (ds.length === 0)
+      throw new RequestFailed(`no signing key for ${s.zone} yet (named makes it on its first start)`);
+    return { ds };
+  }
+
+  /** --dry-run: named.conf and the zone as they would be rendered, and the checkers' verdict. */
+  private async preview(): Promise<boolean> {
+    this.installed = undefined;
+    this.liveSerial = undefined;
+    const scratch = mkdtempSync(join(tmpdir(), 'podserve-dns-dry-run-'));
+    let preview: Awaited<ReturnType<ConfigSet['preview']>>;
+    try {
+      preview = await this.configs.preview(scratch);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+    for (const file of preview.files) await this.ctx.files.writeFile(join(scratch, file.path), file.content);
+    const verdict = preview.verdict.ok ? 'named-checkzone: OK' : `refused: ${preview.verdict.message}`;
+    this.log.info({ verdict: preview.verdict }, `dry run: ${verdict}`);
+    return true;
+  }
+}
+
+function serialOf(zone: string): number | undefined {
+  const match = /\bSOA\s+\S+\s+\S+\s+\(\s*(\d+)\s/.exec(zone);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** bind (Debian's named user) and certgroup (who may read the TSIG key); root where they do not exist. */
+function bindOwner(): KeyOwner {
+  let uid = 0;
+  try {
+    uid = resolveUid('bind');
+  } catch {
+    // Not the dns image (a unit test): root owns everything.
+  }
+  let gid = 0;
+  try {
+    gid = resolveGid('certgroup');
+  } catch {
+    gid = uid === 0 ? 0 : bindGid();
+  }
+  return { uid, gid };
+}
+
+function bindGid(): number {
+  try {
+    return resolveGid('bind');
+  } catch {
+    return 0;
+  }
+}
