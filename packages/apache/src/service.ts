@@ -128,6 +128,10 @@ export class ApacheService extends BaseService<ApacheEnv> {
     return { ...(this.follower?.details() ?? {}), configuration: this.configs?.currentGeneration() ?? null };
   }
 
+  override reloadProblem(): string | undefined {
+    return this.configs?.lastError ?? undefined;
+  }
+
   /** SIGHUP and `ctl reload`: render again (WEB_ROOT may have filled) and go through the transaction. */
   override async reload(): Promise<boolean> {
     const outcome = await this.configs.commit('reload requested');

@@ -165,6 +165,10 @@ export class DnsService extends BaseService<DnsEnv> {
     };
   }
 
+  override reloadProblem(): string | undefined {
+    return this.configs?.lastError ?? undefined;
+  }
+
   /** SIGHUP and `ctl reload`: render again (DNS_ZONE_SNIPPET and the DKIM key may have changed) and apply. */
   override async reload(): Promise<boolean> {
     await this.beforeCommit(true);

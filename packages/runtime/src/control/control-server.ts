@@ -11,7 +11,8 @@ export type ProcessRequest = 'start' | 'stop' | 'restart';
 /** What the runtime answers with; the server only speaks HTTP. */
 export interface ControlHandlers {
   status(): Promise<StatusResponse>;
-  reload(): Promise<boolean>;
+  /** `reason`: why the service refused it (the checker's complaint), when it knows. */
+  reload(): Promise<{ ok: boolean; reason?: string }>;
   /** Throws NotFound for an unknown process. */
   process(name: string, request: ProcessRequest): Promise<ProcessStatus>;
   actions(): ActionInfo[];
@@ -117,14 +118,16 @@ async function route(req: IncomingMessage, res: ServerResponse, h: ControlHandle
     }
     if (resource === 'reload' && parts.length === 2) {
       if (!allow(req, res, 'POST')) return;
-      const ok = await h.reload();
+      const { ok, reason } = await h.reload();
       return ok
         ? sendJson(res, 200, { ok })
         : sendError(
             res,
             500,
             'reload_failed',
-            'reload failed; see the logs (the previous configuration keeps running)',
+            reason
+              ? `reload failed; the previous configuration keeps running: ${reason}`
+              : 'reload failed; see the logs (the previous configuration keeps running)',
           );
     }
     if (resource === 'processes' && name !== undefined && parts.length === 4) {

@@ -87,6 +87,11 @@ export abstract class BaseService<C = unknown> {
     return this.ctx.supervisor.readiness();
   }
 
+  /** Why the last reload was refused (a checker's `file:line: message`), for `ctl reload`'s answer. */
+  reloadProblem(): string | undefined {
+    return undefined;
+  }
+
   /** SIGHUP. The default reloads every process with its declared reload method. */
   async reload(): Promise<boolean> {
     return this.ctx.supervisor.reloadAll();

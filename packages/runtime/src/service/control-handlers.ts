@@ -23,7 +23,10 @@ export function controlHandlers(parts: Parts): ControlHandlers {
   return {
     logs: parts.logs,
     actions,
-    reload: parts.reload,
+    async reload() {
+      const ok = await parts.reload();
+      return ok ? { ok } : { ok, reason: service.reloadProblem() };
+    },
     async status(): Promise<StatusResponse> {
       const status = await parts.publisher.evaluate();
       return {

@@ -1,0 +1,371 @@
+/**
+ * The dns service in its Debian 13 image (BIND 9.20), through podman, as users run it: a state
+ * volume, ports published on loopback, real clients from the host (dig, delv, nsupdate), a
+ * network namespace as a second host, and the certificates service getting a wildcard
+ * certificate from pebble through this server with its own TSIG key.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { readCertificatePair } from '@podserve/certificates';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runService, sandbox } from '../certificates/helpers.js';
+import { freePort, startPebble } from '../support/pebble.js';
+import { eventually, podman, podmanResult, uniqueSuffix } from '../support/podman.js';
+
+const execFileAsync = promisify(execFile);
+const DNS = 'localhost/podserve-dns:latest';
+// Recursion goes to a dead loopback port: no query from a test ever leaves the machine.
+const NO_UPSTREAM = 'DNS_FORWARDERS=127.0.0.1#9';
+
+const created = { containers: [] as string[], volumes: [] as string[], netns: [] as string[], links: [] as string[] };
+let work: string;
+let volume: string;
+let dns: string;
+let port: number;
+
+async function output(cmd: string, args: string[], timeoutMs = 30_000) {
+  try {
+    const { stdout, stderr } = await execFileAsync(cmd, args, { timeout: timeoutMs });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+const dig = async (...args: string[]) =>
+  (await output('dig', ['@127.0.0.1', '-p', String(port), '+time=2', '+tries=1', ...args])).stdout;
+const short = async (...args: string[]) => (await dig('+short', ...args)).trim();
+const serial = async () => Number((await short('example.test', 'SOA')).split(' ')[2]);
+const ready = (id: string) => podmanResult(['exec', id, '/usr/local/bin/health-check.sh', 'readiness']);
+const ctl = (id: string, ...args: string[]) => podmanResult(['exec', id, 'node', 'dist/main.js', 'ctl', ...args]);
+const stateDir = async () =>
+  join((await podman(['volume', 'inspect', '--format', '{{.Mountpoint}}', volume])).trim(), 'dns');
+
+/** nsupdate from the host: `key` is a key file, or undefined for an unsigned update. */
+async function nsupdate(lines: string[], key?: string) {
+  const script = [`server 127.0.0.1 ${port}`, 'zone example.test.', ...lines, 'send', ''].join('\n');
+  const child = execFile('nsupdate', [...(key ? ['-k', key] : []), '-t', '5']);
+  child.stdin?.end(script);
+  let out = '';
+  child.stdout?.on('data', (d) => {
+    out += d;
+  });
+  child.stderr?.on('data', (d) => {
+    out += d;
+  });
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  return { code, out };
+}
+
+/** One host port for UDP and TCP, as users publish DNS (nsupdate -v and AXFR use TCP). */
+async function startDns(env: string[], address = '127.0.0.1', stateVolume = volume) {
+  const hostPort = await freePort();
+  const publish = ['-p', `${address}:${hostPort}:53/udp`, '-p', `${address}:${hostPort}:53/tcp`];
+  const id = (
+    await podman([
+      'run',
+      '-d',
+      '-e',
+      'DOMAIN=example.test',
+      '-e',
+      NO_UPSTREAM,
+      ...env.flatMap((e) => ['-e', e]),
+      '-v',
+      `${stateVolume}:/data/state`,
+      '-v',
+      `${work}:/etc/podserve:ro`,
+      ...publish,
+      DNS,
+      'dns',
+    ])
+  ).trim();
+  created.containers.push(id);
+  return id;
+}
+
+const publishedPort = async (id: string, proto: 'udp' | 'tcp') =>
+  Number((await podman(['port', id, `53/${proto}`])).trim().split(':').pop());
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'podserve-dns-e2e-'));
+  writeFileSync(join(work, 'snippet.zone'), 'snippet 300 IN A 192.0.2.44\n');
+  volume = `podserve-dns-test-${uniqueSuffix()}`;
+  await podman(['volume', 'create', volume]);
+  created.volumes.push(volume);
+  dns = await startDns(['DNS_ZONE_SNIPPET=/etc/podserve/snippet.zone', 'DNS_RECORDS=blog CNAME www']);
+  port = await publishedPort(dns, 'udp');
+}, 120_000);
+
+afterAll(async () => {
+  for (const id of created.containers) await podmanResult(['rm', '-f', '-v', '-t', '0', id]);
+  for (const v of created.volumes) await podmanResult(['volume', 'rm', '-f', v]);
+  for (const link of created.links) await output('ip', ['link', 'del', link]);
+  for (const ns of created.netns) await output('ip', ['netns', 'del', ns]);
+  rmSync(work, { recursive: true, force: true });
+}, 120_000);
+
+describe('dns in its image', () => {
+  it('is ready within 15 s and answers the zone authoritatively over UDP and TCP', async () => {
+    await eventually(async () => (await ready(dns)).code === 0, 15_000, 'dns readiness');
+    const udp = await dig('example.test', 'SOA', '+norec');
+    expect(udp).toMatch(/;; flags: qr aa;/);
+    expect(udp).toMatch(/status: NOERROR/);
+    const tcp = (await output('dig', ['@127.0.0.1', '-p', String(port), '+tcp', '+norec', 'example.test', 'SOA']))
+      .stdout;
+    expect(tcp).toMatch(/;; flags: qr aa;/);
+    expect(await short('example.test', 'MX')).toBe('10 mail.example.test.');
+    expect(await short('www.example.test', 'A')).toBe('127.0.0.1');
+    expect(await short('mail.example.test', 'A')).toBe('127.0.0.1');
+    expect(await short('example.test', 'TXT')).toBe('"v=spf1 mx -all"');
+    expect(await short('_dmarc.example.test', 'TXT')).toMatch(/^"v=DMARC1; p=quarantine/);
+    expect(await short('example.test', 'CAA')).toBe('0 issue "letsencrypt.org"');
+    expect(await short('blog.example.test', 'CNAME')).toBe('www.example.test.');
+    expect(await short('snippet.example.test', 'A')).toBe('192.0.2.44');
+  });
+
+  it('signs the zone: RRSIGs with +dnssec, and delv validates with the zone’s key as trust anchor', async () => {
+    expect(await dig('+dnssec', 'example.test', 'SOA')).toMatch(/\sRRSIG\s+SOA\s/);
+    const keys = (await short('example.test', 'DNSKEY')).split('\n').filter((k) => k.startsWith('257 '));
+    expect(keys.length).toBeGreaterThan(0);
+    const [flags, protocol, algorithm, ...key] = (keys[0] as string).split(' ');
+    const anchors = join(work, 'anchors.conf');
+    writeFileSync(
+      anchors,
+      `trust-anchors { example.test. static-key ${flags} ${protocol} ${algorithm} "${key.join('')}"; };\n`,
+    );
+    const delv = await output('delv', [
+      '@127.0.0.1',
+      '-p',
+      String(port),
+      '-a',
+      anchors,
+      '+root=example.test',
+      'www.example.test',
+      'A',
+    ]);
+    expect(delv.stdout + delv.stderr).toMatch(/; fully validated/);
+    const ds = await ctl(dns, '--service', 'dns', 'ds');
+    expect(ds.code, ds.stderr).toBe(0);
+    expect(ds.stdout).toMatch(/example\.test\. IN DS \d+ 13 2 [0-9A-F]{64}/);
+  });
+
+  it('takes RFC 2136 updates of _acme-challenge TXT with the TSIG key, and refuses everything else', async () => {
+    const state = await stateDir();
+    const key = join(state, 'tsig', 'acme-update.key');
+    // The key the certificates container reads: 0640, group certgroup (9999).
+    const stat = await output('stat', ['-c', '%a %g', key, join(state, 'tsig', 'acme-update.secret')]);
+    expect(stat.stdout.trim().split('\n')).toEqual(['640 9999', '640 9999']);
+
+    const added = await nsupdate(['update add _acme-challenge.example.test. 60 IN TXT "token-one"'], key);
+    expect(added.code, added.out).toBe(0);
+    expect(await short('_acme-challenge.example.test', 'TXT')).toBe('"token-one"');
+
+    const unsigned = await nsupdate(['update add _acme-challenge.example.test. 60 IN TXT "unsigned"']);
+    expect(unsigned.out).toMatch(/REFUSED/);
+    const otherName = await nsupdate(['update add www2.example.test. 60 IN A 192.0.2.9'], key);
+    expect(otherName.out).toMatch(/REFUSED/);
+    // nsupdate itself refuses an address at an _underscore name; named would too (the policy says TXT).
+    const otherType = await nsupdate(['update add _acme-challenge.example.test. 60 IN A 192.0.2.9'], key);
+    expect(otherType.code).not.toBe(0);
+    expect(await short('_acme-challenge.example.test', 'A')).toBe('');
+    const wrongKey = join(work, 'wrong.key');
+    writeFileSync(
+      wrongKey,
+      'key "acme-update" {\n\talgorithm hmac-sha256;\n\tsecret "d3JvbmctYnV0LWxvbmctZW5vdWdoLXRzaWctc2VjcmV0";\n};\n',
+    );
+    const forged = await nsupdate(['update add _acme-challenge.example.test. 60 IN TXT "forged"'], wrongKey);
+    expect(forged.code).not.toBe(0);
+    expect(await short('_acme-challenge.example.test', 'TXT')).toBe('"token-one"');
+
+    // The control socket's actions go through the same policy.
+    const add = await ctl(dns, '--service', 'dns', 'record-add', 'name=www', 'value=token-two');
+    expect(add.code, add.stderr).toBe(0);
+    const list = await ctl(dns, '--service', 'dns', 'records');
+    expect(JSON.parse(list.stdout).records).toEqual([
+      { name: '_acme-challenge.example.test', ttl: 60, values: ['token-one'] },
+      { name: '_acme-challenge.www.example.test', ttl: 60, values: ['token-two'] },
+    ]);
+    const refused = await ctl(dns, '--service', 'dns', 'record-add', 'name=elsewhere.example.net', 'value=x');
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr + refused.stdout).toMatch(/may only set _acme-challenge of/);
+  });
+
+  it('refuses zone transfers and recursion for clients outside the pod, and hides its version', async () => {
+    expect(await dig('example.test', 'AXFR')).toMatch(/Transfer failed/);
+    expect(await dig('example.com', 'A')).toMatch(/status: REFUSED/);
+    expect(await short('version.bind', 'TXT', 'CH')).not.toMatch(/9\.\d+/);
+  });
+
+  it('applies a changed zone snippet on reload, keeps the dynamic records, and refuses a broken one', async () => {
+    const before = await serial();
+    writeFileSync(join(work, 'snippet.zone'), 'snippet 300 IN A 192.0.2.45\n');
+    const reload = await ctl(dns, '--service', 'dns', 'reload');
+    expect(reload.code, reload.stderr).toBe(0);
+    expect(await short('snippet.example.test', 'A')).toBe('192.0.2.45');
+    expect(await serial()).toBeGreaterThan(before);
+    expect(await short('_acme-challenge.example.test', 'TXT')).toBe('"token-one"');
+    expect(await short('_acme-challenge.www.example.test', 'TXT')).toBe('"token-two"');
+
+    const good = await serial();
+    writeFileSync(join(work, 'snippet.zone'), 'snippet 300 IN A not-an-address\n');
+    const refused = await ctl(dns, '--service', 'dns', 'reload');
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr + refused.stdout).toMatch(/db\.example\.test:\d+: .*not-an-address|bad dotted quad/);
+    expect(await short('snippet.example.test', 'A')).toBe('192.0.2.45');
+    expect(await serial()).toBe(good);
+    writeFileSync(join(work, 'snippet.zone'), 'snippet 300 IN A 192.0.2.45\n');
+    expect((await ctl(dns, '--service', 'dns', 'reload')).code).toBe(0);
+  });
+
+  it('restarts named after kill -9 and is ready again', async () => {
+    const killed = await podmanResult(['exec', dns, 'pkill', '-9', '-x', 'named']);
+    expect(killed.code, killed.stderr).toBe(0);
+    await eventually(async () => (await ready(dns)).code !== 0, 10_000, 'readiness to notice');
+    await eventually(async () => (await ready(dns)).code === 0, 20_000, 'dns ready again');
+    expect(await dig('example.test', 'SOA', '+norec')).toMatch(/;; flags: qr aa;/);
+    expect(await short('_acme-challenge.example.test', 'TXT')).toBe('"token-one"');
+    expect(await short('_acme-challenge.www.example.test', 'TXT')).toBe('"token-two"');
+  });
+
+  it('renders the zone again at restart: an env change shows with a higher serial, dynamic records stay', async () => {
+    const before = await serial();
+    await podman(['stop', '-t', '10', dns]);
+    dns = await startDns([
+      'DNS_ZONE_SNIPPET=/etc/podserve/snippet.zone',
+      'DNS_RECORDS=blog CNAME www; shop A 192.0.2.80',
+      'DNS_ADDRESSES=192.0.2.10',
+    ]);
+    port = await publishedPort(dns, 'udp');
+    await eventually(async () => (await ready(dns)).code === 0, 15_000, 'dns ready after restart');
+    expect(await serial()).toBeGreaterThan(before);
+    expect(await short('shop.example.test', 'A')).toBe('192.0.2.80');
+    expect(await short('www.example.test', 'A')).toBe('192.0.2.10');
+    expect((await short('_acme-challenge.example.test', 'TXT')).split('\n')).toEqual(['"token-one"']);
+    expect(await short('_acme-challenge.www.example.test', 'TXT')).toBe('"token-two"');
+    // The keys stayed: the same DNSKEY signs, the same TSIG key updates.
+    const key = join(await stateDir(), 'tsig', 'acme-update.key');
+    const removed = await nsupdate(['update delete _acme-challenge.www.example.test. TXT'], key);
+    expect(removed.code, removed.out).toBe(0);
+    expect(await short('_acme-challenge.www.example.test', 'TXT')).toBe('');
+  });
+
+  it('issues a wildcard certificate from pebble through DNS-01 with this server’s TSIG key', async () => {
+    const pebble = await startPebble({ dnsServer: `127.0.0.1:${port}` });
+    const secretFile = join(await stateDir(), 'tsig', 'acme-update.secret');
+    const b = await sandbox({
+      CERT_ISSUER: 'acme',
+      LE_EMAIL: 'admin@example.test',
+      CERT_SANS: '*.example.test',
+      ACME_DIRECTORY_URL: pebble.directoryUrl,
+      ACME_CA_FILE: pebble.caFile,
+      ACME_CHALLENGE: 'dns-01',
+      ACME_DNS_SERVER: `127.0.0.1:${port}`,
+      ACME_TSIG_KEY_NAME: 'acme-update',
+      ACME_TSIG_SECRET_FILE: secretFile,
+    });
+    try {
+      const run = await runService(b.env);
+      expect(run.code, run.output).toBe(0);
+      expect((await readCertificatePair(b.certPath)).names).toEqual(['example.test', '*.example.test']);
+      expect(run.output).not.toContain(readFileSync(secretFile, 'utf8').trim());
+      // The certificates service removed its challenge again; the earlier token is untouched.
+      expect((await short('_acme-challenge.example.test', 'TXT')).split('\n')).toEqual(['"token-one"']);
+    } finally {
+      await b.cleanup();
+      await pebble.stop();
+    }
+  }, 120_000);
+});
+
+describe('dns configuration errors', () => {
+  it('a malformed DNS_RECORDS entry exits 78 naming the variable and the record, before anything is written', async () => {
+    const run = await podmanResult([
+      'run',
+      '--rm',
+      '-e',
+      'DOMAIN=example.test',
+      '-e',
+      'DNS_RECORDS=www2 A 192.0.2.10; api AAAA 192.0.2.11',
+      DNS,
+      'dns',
+    ]);
+    expect(run.code).toBe(78);
+    expect(run.stdout + run.stderr).toMatch(
+      /DNS_RECORDS: .*record 2, \\?"api AAAA 192\.0\.2\.11\\?": \\?"192\.0\.2\.11\\?" is not an IPv6 address/,
+    );
+  });
+});
+
+describe('dns recursion from a second host (a network namespace)', () => {
+  const suffix = Math.floor(Math.random() * 250);
+  const hostSide = `198.18.${suffix}.1`;
+  const client = `198.18.${suffix}.2`;
+  const ns = `podserve-dns-${uniqueSuffix()}`;
+
+  beforeAll(async () => {
+    const link = `pd${uniqueSuffix()
+      .replace(/[^a-z0-9]/g, '')
+      .slice(-8)}`;
+    const sh = async (...args: string[]) => {
+      const r = await output('ip', args);
+      if (r.code !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
+    };
+    await sh('netns', 'add', ns);
+    created.netns.push(ns);
+    await sh('link', 'add', link, 'type', 'veth', 'peer', 'name', `${link}n`);
+    created.links.push(link);
+    await sh('link', 'set', `${link}n`, 'netns', ns);
+    await sh('addr', 'add', `${hostSide}/30`, 'dev', link);
+    await sh('link', 'set', link, 'up');
+    await sh('-n', ns, 'addr', 'add', `${client}/30`, 'dev', `${link}n`);
+    await sh('-n', ns, 'link', 'set', `${link}n`, 'up');
+    await sh('-n', ns, 'link', 'set', 'lo', 'up');
+    await sh('-n', ns, 'route', 'add', 'default', 'via', hostSide);
+  });
+
+  const fromClient = async (target: number, name: string) =>
+    (
+      await output('ip', [
+        'netns',
+        'exec',
+        ns,
+        'dig',
+        `@${hostSide}`,
+        '-p',
+        String(target),
+        '+time=3',
+        '+tries=1',
+        name,
+        'A',
+      ])
+    ).stdout;
+
+  it('answers the zone to any client but refuses recursion unless the client is allowed', async () => {
+    // Each server its own state volume: two named must never share a zone file.
+    const ownVolume = async () => {
+      const v = `podserve-dns-test-${uniqueSuffix()}`;
+      await podman(['volume', 'create', v]);
+      created.volumes.push(v);
+      return v;
+    };
+    const closed = await startDns(['DNS_RECURSION_CLIENTS=127.0.0.0/8, ::1'], hostSide, await ownVolume());
+    const opened = await startDns([`DNS_RECURSION_CLIENTS=127.0.0.0/8, ${client}`], hostSide, await ownVolume());
+    for (const id of [closed, opened]) {
+      await eventually(async () => (await ready(id)).code === 0, 20_000, 'dns ready');
+    }
+    const closedPort = await publishedPort(closed, 'udp');
+    const openedPort = await publishedPort(opened, 'udp');
+    // The zone itself: answered to everyone.
+    expect(await fromClient(closedPort, 'www.example.test')).toMatch(/status: NOERROR[\s\S]*flags: qr aa/);
+    // A name elsewhere: refused to a client outside DNS_RECURSION_CLIENTS…
+    expect(await fromClient(closedPort, 'example.com')).toMatch(/status: REFUSED/);
+    // …and tried for one inside it (SERVFAIL: the only upstream is a dead loopback port).
+    const allowed = await fromClient(openedPort, 'example.com');
+    expect(allowed).toMatch(/status: SERVFAIL/);
+    expect(allowed).toMatch(/flags: qr rd ra/);
+  }, 90_000);
+});
