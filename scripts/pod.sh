@@ -9,7 +9,8 @@ Usage: scripts/pod.sh up [--no-build]   (re)build the images, play pod.yaml, wai
        scripts/pod.sh status           each container's state and readiness
        scripts/pod.sh logs [CONTAINER] logs of one container (e.g. certificates), or of all
 Environment: POD_YAML (default pod.yaml), POD_TIMEOUT (default 120), POD_HTTP_PORT and
-POD_HTTPS_PORT (host ports for apache's 80 and 443; default 8080 and 8443).
+POD_HTTPS_PORT (host ports for apache's 80 and 443; default 8080 and 8443), POD_DNS_PORT
+(host port for DNS over UDP and TCP; default 1053, 53 to serve a real zone).
 USAGE
 }
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,14 +50,16 @@ case "$cmd" in
       scripts/images.sh build "${wanted[@]}"
     fi
     if podman pod exists "$pod"; then say "pod $pod exists; replacing it"; fi
-    # Host ports for apache come from the environment: play a copy with them filled in.
+    # Host ports come from the environment: play a copy with them filled in.
     play=$yaml
-    if [ -n "${POD_HTTP_PORT:-}${POD_HTTPS_PORT:-}" ]; then
+    if [ -n "${POD_HTTP_PORT:-}${POD_HTTPS_PORT:-}${POD_DNS_PORT:-}" ]; then
       play=$(mktemp --suffix=.yaml)
       trap 'rm -f "$play"' EXIT
-      sed -e "s/hostPort: 8080\$/hostPort: ${POD_HTTP_PORT:-8080}/" -e "s/hostPort: 8443\$/hostPort: ${POD_HTTPS_PORT:-8443}/" "$yaml" >"$play"
+      sed -e "s/hostPort: 8080\$/hostPort: ${POD_HTTP_PORT:-8080}/" \
+        -e "s/hostPort: 8443\$/hostPort: ${POD_HTTPS_PORT:-8443}/" \
+        -e "s/hostPort: 1053\$/hostPort: ${POD_DNS_PORT:-1053}/" "$yaml" >"$play"
     fi
-    say "playing $yaml (apache on host ports ${POD_HTTP_PORT:-8080} and ${POD_HTTPS_PORT:-8443})"
+    say "playing $yaml (apache on host ports ${POD_HTTP_PORT:-8080} and ${POD_HTTPS_PORT:-8443}, dns on ${POD_DNS_PORT:-1053})"
     quiet podman play kube --replace "$play" >/dev/null
     say "waiting up to ${timeout_s} s for every container to be ready"
     deadline=$(( $(date +%s) + timeout_s ))

@@ -161,7 +161,7 @@ describe('pod.yaml under podman play kube', () => {
     const dir = mkdtempSync(join(tmpdir(), 'podserve-e2e-'));
     const file = join(dir, 'pod.yaml');
     const pod = `podserve-e2e-${suffix}`;
-    const [httpPort, httpsPort] = [await freePort(), await freePort()];
+    const [httpPort, httpsPort, dnsPort] = [await freePort(), await freePort(), await freePort()];
     writeFileSync(
       file,
       readFileSync(join(repoRoot, 'pod.yaml'), 'utf8')
@@ -169,7 +169,10 @@ describe('pod.yaml under podman play kube', () => {
         .replaceAll('podserve-secrets', `podserve-secrets-${suffix}`)
         .replace(/claimName: (podserve-[a-z]+)/g, `claimName: $1-${suffix}`)
         .replace('hostPort: 8080', `hostPort: ${httpPort}`)
-        .replace('hostPort: 8443', `hostPort: ${httpsPort}`),
+        .replace('hostPort: 8443', `hostPort: ${httpsPort}`)
+        .replaceAll('hostPort: 1053', `hostPort: ${dnsPort}`)
+        // No recursion in tests: a resolver would prime from the root servers, off this machine.
+        .replace('value: "127.0.0.0/8, ::1"', 'value: none'),
     );
     created.files.push(file);
     created.pods.push(pod);
@@ -183,6 +186,22 @@ describe('pod.yaml under podman play kube', () => {
       podmanResult(['exec', id, '/usr/local/bin/health-check.sh', 'readiness', service]);
     await eventually(async () => (await probeOf(certs, 'certificates')).code === 0, 60_000, 'certificates ready');
     await eventually(async () => (await probeOf(web, 'apache')).code === 0, 60_000, 'apache ready');
+    await eventually(async () => (await probeOf(`${pod}-dns`, 'dns')).code === 0, 60_000, 'dns ready');
+    // The pod's zone on the published port, authoritative, over UDP and TCP.
+    for (const transport of ['+notcp', '+tcp']) {
+      const { stdout } = await execFileAsync('dig', [
+        '@127.0.0.1',
+        '-p',
+        String(dnsPort),
+        transport,
+        '+norec',
+        'podserve.test',
+        'SOA',
+      ]);
+      expect(stdout).toMatch(/;; flags: qr aa;/);
+    }
+    // The TSIG key for DNS-01 is in the shared state volume, readable by the certificates container.
+    expect((await podmanResult(['exec', certs, 'test', '-r', '/data/state/dns/tsig/acme-update.secret'])).code).toBe(0);
 
     // The consumer's mount is read-only, and the secret arrived through the Secret volume.
     const write = await podmanResult(['exec', web, 'touch', '/data/state/certificates/intruder']);
