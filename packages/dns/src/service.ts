@@ -1,6 +1,7 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import {
   BaseService,
   type CheckResult,
@@ -14,7 +15,7 @@ import {
 } from '@podserve/runtime';
 import type { DnsEnv } from './config.js';
 import { DynamicRecords } from './dynamic-records.js';
-import { ensureTsigKey, type KeyOwner, writeRndcKey } from './keys.js';
+import { ensureTsigKey, type KeyOwner, keyClause, writeRndcKey } from './keys.js';
 import { renderNamedConf } from './named-conf.js';
 import { queryDns } from './query.js';
 import { parseRecord, type ZoneRecord } from './records.js';
@@ -111,14 +112,14 @@ export class DnsService extends BaseService<DnsEnv> {
     const rndc = await writeRndcKey(files, p.rndcKey, bind);
     this.ctx.addSecret(rndc.secret);
     this.dynamic = new DynamicRecords(s, this.ctx.commands, this.log);
-    return true;
+    // The whole configuration, checked and installed before named starts: a zone named would
+    // refuse fails here, with the checker's file:line (exit 73), and nothing is served half-right.
+    await this.beforeCommit(false);
+    const first = await this.configs.commit('start', { firstStart: true });
+    return first.ok && (await this.apply(false));
   }
 
   async startProcesses(): Promise<boolean> {
-    await this.beforeCommit(false);
-    const first = await this.configs.commit('start', { firstStart: true });
-    if (!first.ok || this.ctx.signal.aborted) return false;
-    if (!(await this.apply(false))) return false;
     this.ctx.supervisor.add(namedProcess(this.settings));
     if (!(await this.ctx.supervisor.startAll())) return false;
     // READY=1 comes once the zone is loaded; signing it takes a moment more. Readiness is
@@ -284,12 +285,27 @@ export class DnsService extends BaseService<DnsEnv> {
   }
 
   private async check(dir: string): Promise<CheckResult> {
-    const conf = await this.ctx.commands.run(['named-checkconf', join(dir, 'named.conf')], {
+    const confFile = this.ctx.dryRun ? withStandInKeys(dir) : join(dir, 'named.conf');
+    const conf = await this.ctx.commands.run(['named-checkconf', confFile], {
       reject: false,
       timeoutMs: 20_000,
     });
     if (conf.exitCode !== 0) return { ok: false, message: checkerMessage(`${conf.stdout}\n${conf.stderr}`) };
-    return this.store.checkZone(join(dir, `db.${this.settings.zone}`));
+    const zoneFile = join(dir, `db.${this.settings.zone}`);
+    const verdict = await this.store.checkZone(zoneFile);
+    return verdict.ok ? verdict : { ok: false, message: this.inSnippet(zoneFile, verdict.message) };
+  }
+
+  /** A complaint about a line that came from DNS_ZONE_SNIPPET names that file and its own line. */
+  private inSnippet(zoneFile: string, message: string): string {
+    const snippet = this.settings.snippetFile;
+    const located = new RegExp(`${zoneFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+): (.*)`).exec(message);
+    if (!snippet || !located) return message;
+    const marker = readFileSync(zoneFile, 'utf8')
+      .split('\n')
+      .findIndex((l) => l.startsWith('; DNS_ZONE_SNIPPET ('));
+    const line = Number(located[1]) - (marker + 1);
+    return marker >= 0 && line > 0 ? `DNS_ZONE_SNIPPET ${snippet}:${line}: ${located[2]}` : message;
   }
 
   /**
@@ -401,6 +417,25 @@ export class DnsService extends BaseService<DnsEnv> {
     this.log.info({ verdict: preview.verdict }, `dry run: ${verdict}`);
     return true;
   }
+}
+
+/**
+ * --dry-run writes no keys, so named.conf's includes would name files that are not there: the
+ * checker reads a copy whose missing key files are stand-ins (a key clause with a random secret)
+ * and whose working directory is the scratch directory.
+ */
+function withStandInKeys(dir: string): string {
+  const text = readFileSync(join(dir, 'named.conf'), 'utf8')
+    .replace(/^include "([^"]+)";$/gm, (line, path: string) => {
+      if (existsSync(path)) return line;
+      const name = /rndc\.key$/.test(path) ? 'rndc-key' : basename(path, '.key');
+      return keyClause({ name, algorithm: 'hmac-sha256', secret: randomBytes(32).toString('base64') });
+    })
+    // named-checkconf changes into `directory`, which only a real start makes.
+    .replace(/^(\s*(?:managed-keys-)?directory) "[^"]+";$/gm, `$1 "${dir}";`);
+  const copy = join(dir, 'named.dry-run.conf');
+  writeFileSync(copy, text);
+  return copy;
 }
 
 function serialOf(zone: string): number | undefined {

@@ -129,7 +129,8 @@ export function checkerMessage(output: string): string {
     .map((l) => l.trim())
     .filter((l) => l !== '' && !/^zone .*: (?:loaded serial|not loaded due to errors)/.test(l) && l !== 'OK');
   const located = lines.find((l) => /:\d+: /.test(l));
-  return (located ?? lines[0] ?? 'the checker refused it without saying why').replace(/^dns_master_load: /, '');
+  // "dns_master_load: /x:12: …", "dns_rdata_fromtext: /x:12: …": the function name tells a user nothing.
+  return (located ?? lines[0] ?? 'the checker refused it without saying why').replace(/^[a-z_]+: (?=\/)/, '');
 }
 
 function firstLine(...outputs: string[]): string {

@@ -119,7 +119,9 @@ export class ConfigSet {
       this.discard(dir);
       return this.fail(
         'check',
-        `the new configuration was refused by its checker, the previous one stays: ${verdict.message}`,
+        previous
+          ? `the new configuration was refused by its checker, the previous one stays: ${verdict.message}`
+          : `the configuration was refused by its checker, so nothing was started: ${verdict.message}`,
       );
     }
     this.log.debug({ generation }, 'config: checker accepted the new set');
