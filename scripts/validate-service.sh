@@ -47,6 +47,8 @@ case "$service" in
     podman run --rm -e DOMAIN=example.test -v "$vol:/data/state/certificates" \
       localhost/podserve-certificates:latest certificates --mode init >/dev/null 2>&1
     service_env=(-e DOMAIN=example.test -v "$vol:/data/state/certificates:ro") ;;
+  # Recursion goes to a dead loopback port: validating sends nothing off this machine.
+  dns) service_env=(-e DOMAIN=example.test -e 'DNS_FORWARDERS=127.0.0.1#9') ;;
 esac
 
 # Called as id=$(start), i.e. in a subshell: the caller records the id for cleanup.
@@ -103,13 +105,16 @@ fi
 if [ "$phase" = integration ] || [ "$phase" = all ]; then
   say "integration: the pod with its consumers"
   yaml=$(mktemp --suffix=.yaml); suffix="validate-$$"
+  # No recursion in the validation pod: a resolver primes from the root servers, off this machine.
   sed -e "s/^  name: podserve$/  name: podserve-$suffix/" -e "s/podserve-secrets/podserve-secrets-$suffix/g" \
-      -e "s/claimName: \(podserve-[a-z]*\)/claimName: \1-$suffix/" pod.yaml > "$yaml"
+      -e "s/claimName: \(podserve-[a-z]*\)/claimName: \1-$suffix/" \
+      -e 's|value: "127.0.0.0/8, ::1"|value: none|' pod.yaml > "$yaml"
   pod="podserve-$suffix"
   t0=$(now_ms)
   ok=1
   # Host ports of its own, so a pod already running here is not disturbed.
-  POD_HTTP_PORT=$(shuf -i 20000-29999 -n 1) POD_HTTPS_PORT=$(shuf -i 30000-39999 -n 1) \
+  dns_port=$(shuf -i 40000-49999 -n 1)
+  POD_HTTP_PORT=$(shuf -i 20000-29999 -n 1) POD_HTTPS_PORT=$(shuf -i 30000-39999 -n 1) POD_DNS_PORT=$dns_port \
     POD_YAML=$yaml POD_TIMEOUT=90 scripts/pod.sh up --no-build >/dev/null 2>&1 || ok=0
   up_ms=$(( $(now_ms) - t0 ))
   row "pod up, every container ready" "< 90 s" "$([ $ok = 1 ] && echo "${up_ms} ms" || echo failed)" "$(mark $ok)"
@@ -122,6 +127,10 @@ if [ "$phase" = integration ] || [ "$phase" = all ]; then
       sleep 0.5
     done
     row "apache (read-only mount) serves a forced renewal" "yes" "$([ $seen = 1 ] && echo yes || echo no)" "$(mark $seen)"
+    aa=0; dig @127.0.0.1 -p "$dns_port" +norec +time=2 podserve.test SOA 2>/dev/null | grep -q 'flags: qr aa' && aa=1
+    row "dns answers the pod's zone authoritatively on POD_DNS_PORT" "yes" "$([ $aa = 1 ] && echo yes || echo no)" "$(mark $aa)"
+    key=0; podman exec "$pod-certificates" test -r /data/state/dns/tsig/acme-update.secret && key=1
+    row "the certificates container can read the dns TSIG key" "yes" "$([ $key = 1 ] && echo yes || echo no)" "$(mark $key)"
   fi
   POD_YAML=$yaml scripts/pod.sh down --volumes >/dev/null 2>&1 || true
   rm -f "$yaml"

@@ -133,6 +133,9 @@ export class DnsService extends BaseService<DnsEnv> {
     const processes = this.ctx.supervisor.readiness();
     if (!processes.ok) return processes;
     if (this.configs?.lastError) return { ok: false, reason: this.configs.lastError };
+    // Before named runs there is nobody to ask (and a UDP query would only wait out its timeout).
+    const named = this.ctx.supervisor.get('named');
+    if (named?.state !== 'running') return { ok: false, reason: `named is ${named?.state ?? 'not started yet'}` };
     const s = this.settings;
     for (const transport of ['udp', 'tcp'] as const) {
       const answer = await this.soa(transport, 1_000).catch((err: Error) => err);
