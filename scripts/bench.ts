@@ -11,6 +11,7 @@ import { CommandRunner, Supervisor } from '@podserve/runtime';
 import pino from 'pino';
 import { apacheRows } from './bench-apache.js';
 import { certificateRows } from './bench-certificates.js';
+import { dnsRows } from './bench-dns.js';
 
 const root = join(import.meta.dirname, '..');
 const main = join(root, 'dist', 'main.js');
@@ -188,6 +189,7 @@ try {
   if (!process.argv.includes('--runtime-only')) {
     rows.push(...(await certificateRows()));
     rows.push(...(await apacheRows()));
+    rows.push(...(await dnsRows()));
   }
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';
   console.log(`\nPodServe runtime benchmark: Node ${process.version}, ${cpu}\n`);
