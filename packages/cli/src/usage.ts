@@ -89,7 +89,8 @@ Commands:
   start|stop|restart PROCESS  from any state (a failed process included); stop keeps it stopped
   reload                      reload the service (as SIGHUP does) and wait for the outcome
   logs [-n N] [-f]            the last N log records (default 100); -f follows new ones
-  actions                     what the service offers (certificates: renew)
+  actions                     what the service offers (certificates: renew; dns: records,
+                              record-add, record-remove, ds)
   ACTION [key=value ...]      run one of them; a single JSON object is taken as the input
 
 Options:
