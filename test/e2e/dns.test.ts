@@ -5,7 +5,7 @@
  * certificate from pebble through this server with its own TSIG key.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -200,12 +200,23 @@ describe('dns in its image', () => {
     expect(await short('version.bind', 'TXT', 'CH')).not.toMatch(/9\.\d+/);
   });
 
-  it('applies a changed zone snippet on reload, keeps the dynamic records, and refuses a broken one', async () => {
+  it('applies a changed snippet and a new DKIM key on reload, keeps the dynamic records, refuses a broken one', async () => {
     const before = await serial();
     writeFileSync(join(work, 'snippet.zone'), 'snippet 300 IN A 192.0.2.45\n');
+    // What opendkim-genkey writes, as the mail service will publish it.
+    const dkimDir = join(await stateDir(), '..', 'dkim');
+    mkdirSync(dkimDir, { recursive: true });
+    const p = 'A'.repeat(300);
+    writeFileSync(
+      join(dkimDir, 'mail.txt'),
+      `mail._domainkey\tIN\tTXT\t( "v=DKIM1; h=sha256; k=rsa; "\n\t  "p=${p}" )  ; ----- DKIM key mail for example.test\n`,
+    );
     const reload = await ctl(dns, '--service', 'dns', 'reload');
     expect(reload.code, reload.stderr).toBe(0);
     expect(await short('snippet.example.test', 'A')).toBe('192.0.2.45');
+    expect((await short('mail._domainkey.example.test', 'TXT')).replace(/" "/g, '')).toBe(
+      `"v=DKIM1; h=sha256; k=rsa; p=${p}"`,
+    );
     expect(await serial()).toBeGreaterThan(before);
     expect(await short('_acme-challenge.example.test', 'TXT')).toBe('"token-one"');
     expect(await short('_acme-challenge.www.example.test', 'TXT')).toBe('"token-two"');
@@ -214,7 +225,9 @@ describe('dns in its image', () => {
     writeFileSync(join(work, 'snippet.zone'), 'snippet 300 IN A not-an-address\n');
     const refused = await ctl(dns, '--service', 'dns', 'reload');
     expect(refused.code).not.toBe(0);
-    expect(refused.stderr + refused.stdout).toMatch(/db\.example\.test:\d+: .*not-an-address|bad dotted quad/);
+    expect(refused.stderr + refused.stdout).toMatch(
+      /refused by its checker.*DNS_ZONE_SNIPPET \/etc\/podserve\/snippet\.zone:1: near 'not-an-address': bad dotted quad/,
+    );
     expect(await short('snippet.example.test', 'A')).toBe('192.0.2.45');
     expect(await serial()).toBe(good);
     writeFileSync(join(work, 'snippet.zone'), 'snippet 300 IN A 192.0.2.45\n');
@@ -353,7 +366,12 @@ describe('dns recursion from a second host (a network namespace)', () => {
       return v;
     };
     const closed = await startDns(['DNS_RECURSION_CLIENTS=127.0.0.0/8, ::1'], hostSide, await ownVolume());
-    const opened = await startDns([`DNS_RECURSION_CLIENTS=127.0.0.0/8, ${client}`], hostSide, await ownVolume());
+    const openedVolume = await ownVolume();
+    const opened = await startDns(
+      [`DNS_RECURSION_CLIENTS=127.0.0.0/8, ${client}`, `DNS_SECONDARIES=${client}`],
+      hostSide,
+      openedVolume,
+    );
     for (const id of [closed, opened]) {
       await eventually(async () => (await ready(id)).code === 0, 20_000, 'dns ready');
     }
@@ -367,5 +385,33 @@ describe('dns recursion from a second host (a network namespace)', () => {
     const allowed = await fromClient(openedPort, 'example.com');
     expect(allowed).toMatch(/status: SERVFAIL/);
     expect(allowed).toMatch(/flags: qr rd ra/);
+
+    // Zone transfers: only the configured secondary, and only signed with the transfer key.
+    const transferKey = join(
+      (await podman(['volume', 'inspect', '--format', '{{.Mountpoint}}', openedVolume])).trim(),
+      'dns',
+      'tsig',
+      'transfer.key',
+    );
+    const axfr = (target: number, key?: string) =>
+      output('ip', [
+        'netns',
+        'exec',
+        ns,
+        'dig',
+        ...(key ? ['-k', key] : []),
+        `@${hostSide}`,
+        '-p',
+        String(target),
+        '+time=3',
+        '+tries=1',
+        'example.test',
+        'AXFR',
+      ]);
+    const signed = await axfr(openedPort, transferKey);
+    expect(signed.stdout).toMatch(/^www\.example\.test\.\s+\d+\s+IN\s+A\s+127\.0\.0\.1$/m);
+    expect(signed.stdout).toMatch(/XFR size: \d+ records/);
+    expect((await axfr(openedPort)).stdout).toMatch(/Transfer failed/);
+    expect((await axfr(closedPort, transferKey)).stdout).toMatch(/Transfer failed|could not|tsig/i);
   }, 90_000);
 });
