@@ -318,7 +318,8 @@ export class DnsService extends BaseService<DnsEnv> {
   private async apply(running: boolean): Promise<boolean> {
     const s = this.settings;
     const staticZone = readFileSync(join(this.configs.current, `db.${s.zone}`), 'utf8');
-    const changed = staticZone !== (await this.store.installedStatic());
+    // A zone file gone from the volume (restored from a backup without it) is installed again too.
+    const changed = staticZone !== (await this.store.installedStatic()) || !existsSync(this.settings.paths.zoneFile);
     if (!running) {
       const ok = !changed || (await this.store.install(staticZone));
       if (ok && changed) this.target = serialOf(staticZone);
