@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { envTypes, RealFileOps } from '@podserve/runtime';
+import { CommandRunner, envTypes, RealFileOps } from '@podserve/runtime';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../../test/support/memory-logger.js';
 import { tempDir } from '../../../test/support/processes.js';
@@ -9,9 +9,10 @@ import { dnsEnv } from './config.js';
 import { clientList, serverList } from './env-types.js';
 import { ensureTsigKey, keyClause, parseKeyClause } from './keys.js';
 import { renderNamedConf } from './named-conf.js';
-import { parseRecord } from './records.js';
+import { parseRecord, splitRecords, type ZoneRecord, zoneRecords } from './records.js';
 import { dnsSettings } from './settings.js';
-import { checkerMessage, parseCompiled } from './zone-store.js';
+import { renderZone } from './zone.js';
+import { checkerMessage, ZoneStore } from './zone-store.js';
 
 let dir: ReturnType<typeof tempDir>;
 beforeEach(() => {
@@ -43,6 +44,14 @@ describe('DNS environment types', () => {
     });
   });
 
+  it('splits DNS_RECORDS on ; and new lines, but not inside a quoted text', () => {
+    expect(splitRecords('_dmarc TXT "v=DMARC1; p=reject"; www A 192.0.2.1\nx TXT "a \\" ; b"')).toEqual([
+      '_dmarc TXT "v=DMARC1; p=reject"',
+      'www A 192.0.2.1',
+      'x TXT "a \\" ; b"',
+    ]);
+  });
+
   it('keeps _acme-challenge out of DNS_RECORDS: those names belong to RFC 2136', () => {
     expect(parseRecord('_acme-challenge TXT "x"')).toMatch(/kept for RFC 2136/);
     expect(parseRecord('_acme-challenge.www TXT "x"')).toMatch(/kept for RFC 2136/);
@@ -65,11 +74,17 @@ describe('named.conf', () => {
   /** named-checkconf (the host's BIND; these options mean the same in 9.18 and 9.20) on the rendered file. */
   const check = (env: Record<string, string>, wasSigned = false) => {
     const s = settings({ DOMAIN: 'example.test', DNS_ADDRESSES: '192.0.2.1', ...env });
-    const conf = renderNamedConf({ settings: s, acmeNames: ['example.test', 'www.example.test'], wasSigned });
+    const conf = renderNamedConf({
+      settings: s,
+      acmeNames: ['example.test', 'www.example.test'],
+      wasSigned,
+      controlKey: 'podserve-control',
+    });
     for (const [file, name] of [
       [s.paths.updateKey, s.updateKeyName],
       [s.paths.transferKey, s.transferKeyName],
       [s.paths.rndcKey, 'rndc-key'],
+      [s.paths.controlKey, 'podserve-control'],
     ] as const) {
       execFileSync('mkdir', ['-p', join(file, '..')]);
       writeFileSync(file, keyClause({ name, algorithm: 'hmac-sha256', secret: 'c2VjcmV0LXNlY3JldC1zZWNyZXQ=' }));
@@ -93,7 +108,9 @@ describe('named.conf', () => {
       'grant "acme-update" name _acme-challenge.example.test. TXT;',
       'grant "acme-update" name _acme-challenge.www.example.test. TXT;',
     ]);
-    expect(conf).not.toMatch(/zonesub|subdomain|wildcard/);
+    // The update key: nothing wider. The control key (this container's only): the usual types, never NS.
+    expect(conf).not.toMatch(/grant "acme-update" (?:zonesub|subdomain|wildcard)/);
+    expect(conf).toContain('grant "podserve-control" zonesub A AAAA CNAME MX TXT SRV CAA;');
   });
 
   it('with secondaries: transfers only from them and only signed with the transfer key; they are notified', () => {
@@ -131,24 +148,101 @@ describe('TSIG keys', () => {
   });
 });
 
-describe('the zone as named holds it', () => {
-  it('gives the serial and the _acme-challenge records of named-compilezone’s output', () => {
-    const text = [
-      'example.test.\t300 IN SOA\tns1.example.test. hostmaster.example.test. 2026120204 3600 600 1209600 300',
-      'example.test.\t300 IN NS\tns1.example.test.',
-      '_acme-challenge.example.test.\t60 IN TXT\t"tok1"',
-      '_acme-challenge.www.example.test.\t60 IN TXT\t"tok2"',
-      'www.example.test.\t300 IN A\t192.0.2.1',
-    ].join('\n');
-    expect(parseCompiled(text)).toEqual({
-      serial: 2026120204,
-      dynamic: [
-        '_acme-challenge.example.test.\t60 IN TXT\t"tok1"',
-        '_acme-challenge.www.example.test.\t60 IN TXT\t"tok2"',
-      ],
+describe('the zone store', () => {
+  const zone = (records: string) =>
+    renderZone({
+      zone: 'example.test',
+      serial: 0,
+      addresses: { v4: ['192.0.2.1'], v6: [] },
+      records: records === '' ? [] : (envTypes.parseValue(zoneRecords(), records) as { value: ZoneRecord[] }).value,
+      caaIssuer: 'letsencrypt.org',
+      dmarc: 'v=DMARC1; p=none',
     });
+
+  const store = () => {
+    const { logger, records } = memoryLogger();
+    const settings = dnsSettings({
+      DOMAIN: 'example.test',
+      DNS_STATE_DIR: dir.path,
+      DNS_RUN_DIR: join(dir.path, 'run'),
+      DNS_UPDATE_KEY_NAME: 'acme-update',
+      DNS_TRANSFER_KEY_NAME: 'transfer',
+      DNS_RECURSION_CLIENTS: [],
+    } as never);
+    mkdirSync(settings.paths.zonesDir, { recursive: true });
+    mkdirSync(settings.paths.workDir, { recursive: true });
+    const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    const zoneStore = new ZoneStore(
+      settings,
+      new CommandRunner(logger as never, false),
+      new RealFileOps(logger as never, false),
+      owner,
+      logger as never,
+    );
+    return { zoneStore, settings, records };
+  };
+
+  it('keeps what RFC 2136 added across a new render, drops what the configuration now sets, and raises the serial', async () => {
+    const { zoneStore, settings, records } = store();
+    const first = await zoneStore.install(zone('shop A 192.0.2.80'));
+    expect(first).toMatchObject({ ok: true });
+    const serial1 = (first as { serial: number }).serial;
+    // What named's journal holds after three updates, folded into the file as named dumps it.
+    writeFileSync(
+      settings.paths.zoneFile,
+      `${readFileSync(settings.paths.zoneFile, 'utf8').replace(`( ${serial1} `, `( ${serial1 + 3} `)}` +
+        '_acme-challenge 60 IN TXT "token"\nextra 300 IN A 192.0.2.99\nblog 300 IN A 192.0.2.98\n',
+    );
+    writeFileSync(`${settings.paths.zoneFile}.jnl`, 'folded');
+    expect((await zoneStore.dynamicNow()).map((r) => `${r.owner} ${r.type}`).sort()).toEqual([
+      '_acme-challenge.example.test. TXT',
+      'blog.example.test. A',
+      'extra.example.test. A',
+    ]);
+    // The configuration now makes blog a CNAME and drops shop.
+    const second = await zoneStore.install(zone('blog CNAME www'));
+    expect(second).toMatchObject({ ok: true });
+    expect((second as { serial: number }).serial).toBeGreaterThan(serial1 + 3);
+    const text = readFileSync(settings.paths.zoneFile, 'utf8');
+    expect(text).toMatch(/_acme-challenge\.example\.test\.\s.*TXT\s+"token"/);
+    expect(text).toMatch(/extra\.example\.test\.\s.*A\s+192\.0\.2\.99/);
+    expect(text).not.toContain('192.0.2.98'); // the configuration's CNAME wins
+    expect(text).not.toContain('192.0.2.80'); // no longer configured, never dynamic
+    expect(existsSync(`${settings.paths.zoneFile}.jnl`)).toBe(false);
+    expect(records.some((r) => String(r.msg).includes('the configuration now sets blog.example.test. CNAME'))).toBe(
+      true,
+    );
+    // Unchanged configuration, nothing added: the same dynamic records, and the serial still goes up.
+    const third = await zoneStore.install(zone('blog CNAME www'));
+    expect((third as { serial: number }).serial).toBeGreaterThan((second as { serial: number }).serial);
+    expect((await zoneStore.dynamicNow()).map((r) => r.owner).sort()).toEqual([
+      '_acme-challenge.example.test.',
+      'extra.example.test.',
+    ]);
   });
 
+  it('sets an unreadable journal aside (never deletes it) and installs from the file', async () => {
+    const { zoneStore, settings, records } = store();
+    await zoneStore.install(zone(''));
+    writeFileSync(`${settings.paths.zoneFile}.jnl`, 'not a journal');
+    expect(await zoneStore.install(zone('new A 192.0.2.5'))).toMatchObject({ ok: true });
+    const aside = readdirSync(settings.paths.zonesDir).filter((f) => f.includes('.jnl.unreadable-'));
+    expect(aside).toHaveLength(1);
+    expect(readFileSync(join(settings.paths.zonesDir, aside[0] as string), 'utf8')).toBe('not a journal');
+    expect(records.some((r) => r.level === 50 && String(r.msg).includes('set aside'))).toBe(true);
+  });
+
+  it('refuses a merged zone named would not load, and leaves the installed one alone', async () => {
+    const { zoneStore, settings } = store();
+    await zoneStore.install(zone(''));
+    const before = readFileSync(settings.paths.zoneFile, 'utf8');
+    const outcome = await zoneStore.install(`${zone('')}bad IN A not-an-address\n`);
+    expect(outcome).toMatchObject({ ok: false, message: expect.stringMatching(/bad dotted quad/) });
+    expect(readFileSync(settings.paths.zoneFile, 'utf8')).toBe(before);
+  });
+});
+
+describe('the checkers', () => {
   it('reports the checker’s complaint as file:line: message', () => {
     expect(
       checkerMessage(

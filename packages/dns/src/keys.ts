@@ -68,9 +68,9 @@ export async function ensureTsigKey(
   return key;
 }
 
-/** rndc's key: new at every start (nothing outside this container uses it). */
-export async function writeRndcKey(files: FileOps, path: string, owner: KeyOwner): Promise<TsigKey> {
-  const key = { ...newKey('rndc-key') };
+/** A key only this container uses (rndc's, the control actions'): new at every start, root:bind 0640. */
+export async function writeRunKey(files: FileOps, path: string, name: string, owner: KeyOwner): Promise<TsigKey> {
+  const key = newKey(name);
   await files.writeFile(path, keyClause(key), { mode: 0o640, uid: 0, gid: owner.gid, loggable: false });
   return key;
 }

@@ -7,6 +7,8 @@ export interface NamedConfInput {
   acmeNames: readonly string[];
   /** The zone has been signed before: turning DNSSEC off must go through `insecure`, not drop the signatures. */
   wasSigned: boolean;
+  /** The name of the key the control actions sign their updates with (any record type a zone here may have). */
+  controlKey: string;
 }
 
 /**
@@ -39,7 +41,10 @@ export function renderNamedConf(input: NamedConfInput): ConfigFile {
     policy === undefined
       ? []
       : [conf`dnssec-policy ${policy};`, 'inline-signing yes;', conf`key-directory "${p.keysDir}";`];
-  const grants = acmeNames.map((n) => conf`    grant "${s.updateKeyName}" name _acme-challenge.${n}. TXT;`);
+  const grants = [
+    ...acmeNames.map((n) => conf`    grant "${s.updateKeyName}" name _acme-challenge.${n}. TXT;`),
+    conf`    grant "${input.controlKey}" zonesub A AAAA CNAME MX TXT SRV CAA;`,
+  ];
   const options = [
     conf`directory "${p.workDir}";`,
     conf`managed-keys-directory "${p.workDir}";`,
@@ -64,7 +69,8 @@ export function renderNamedConf(input: NamedConfInput): ConfigFile {
     'type primary;',
     conf`file "${p.zoneFile}";`,
     ...signing,
-    "// RFC 2136: the update key may only set ACME's DNS-01 TXT records of the zone's own names.",
+    "// RFC 2136: the update key may only set ACME's DNS-01 TXT records of the zone's own names;",
+    "// the control actions' key (this container's only) may set records of the usual types.",
     'update-policy {',
     ...grants,
     '};',
@@ -76,6 +82,7 @@ export function renderNamedConf(input: NamedConfInput): ConfigFile {
     include "${p.updateKey}";
     ${s.secondaries.length > 0 ? conf`include "${p.transferKey}";` : '// no secondaries: no transfer key'}
     include "${p.rndcKey}";
+    include "${p.controlKey}";
 
     options {
     %OPTIONS%

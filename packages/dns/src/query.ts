@@ -45,9 +45,12 @@ export async function queryDns(q: DnsQuery): Promise<DnsAnswer> {
   if (q.dnssec) packet.additionals.push(Packet.Resource.EDNS([], { doFlag: true }));
   const message = packet.toBuffer();
   const timeoutMs = q.timeoutMs ?? 1_000;
-  const raw = q.transport === 'udp' ? await viaUdp(q, message, timeoutMs) : await viaTcp(q, message, timeoutMs);
+  const id = packet.header.id;
+  const raw = q.transport === 'udp' ? await viaUdp(q, message, id, timeoutMs) : await viaTcp(q, message, timeoutMs);
   const response = Packet.parse(raw);
-  if (response.header.id !== packet.header.id) throw new Error('the answer is for another query (id mismatch)');
+  if (response.header.id !== id) throw new Error('the answer is for another query (id mismatch)');
+  // Truncated: the whole answer only comes over TCP.
+  if (response.header.tc && q.transport === 'udp') return queryDns({ ...q, transport: 'tcp' });
   return {
     rcode: response.header.rcode,
     aa: response.header.aa === 1,
@@ -56,7 +59,8 @@ export async function queryDns(q: DnsQuery): Promise<DnsAnswer> {
   };
 }
 
-function viaUdp(q: DnsQuery, message: Buffer, timeoutMs: number): Promise<Buffer> {
+/** The answer is the datagram from the server's address and port with the query's id; anything else is ignored. */
+function viaUdp(q: DnsQuery, message: Buffer, id: number, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const socket = createSocket(q.host.includes(':') ? 'udp6' : 'udp4');
     const timer = setTimeout(
@@ -74,7 +78,9 @@ function viaUdp(q: DnsQuery, message: Buffer, timeoutMs: number): Promise<Buffer
     };
     socket.on('error', (err) => finish(err));
     socket.on('message', (data, from) => {
-      if (from.port === q.port) finish(undefined, data);
+      if (from.port === q.port && from.address === q.host && data.length >= 2 && data.readUInt16BE(0) === id) {
+        finish(undefined, data);
+      }
     });
     socket.send(message, q.port, q.host);
   });

@@ -24,7 +24,7 @@ const HOST = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0
  * NAME is relative to the zone (`@` is the apex); a target without a final dot is too.
  * Returns the record, or why it is not one.
  */
-export function parseRecord(text: string): ZoneRecord | string {
+export function parseRecord(text: string, options: { dynamic?: boolean } = {}): ZoneRecord | string {
   const tokens = tokenize(text);
   if (typeof tokens === 'string') return tokens;
   const [name, ...rest] = tokens;
@@ -32,7 +32,7 @@ export function parseRecord(text: string): ZoneRecord | string {
   if (name !== '@' && !name.split('.').every((l) => LABEL.test(l))) {
     return `"${name}" is not a name in the zone (letters, digits, hyphens; _ in front for service labels; @ for the zone itself)`;
   }
-  if (name.toLowerCase().split('.')[0] === '_acme-challenge') {
+  if (!options.dynamic && name.toLowerCase().split('.')[0] === '_acme-challenge') {
     return `"${name}" is kept for RFC 2136: ACME's DNS-01 records come and go through dynamic updates, not DNS_RECORDS`;
   }
   let ttl: number | undefined;
@@ -147,28 +147,60 @@ function chunks(s: string): string[] {
   return out.length > 0 ? out : [''];
 }
 
+/** Records separated by `;` or new lines; a `;` inside a quoted text (DMARC, DKIM) belongs to the text. */
+export function splitRecords(text: string): string[] {
+  const records: string[] = [];
+  let current = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (quoted && c === '\\' && i + 1 < text.length) {
+      current += c + text[++i];
+      continue;
+    }
+    if (c === '"') quoted = !quoted;
+    if (!quoted && (c === ';' || c === '\n')) {
+      records.push(current);
+      current = '';
+      continue;
+    }
+    current += c;
+  }
+  records.push(current);
+  return records.map((r) => r.trim()).filter((r) => r !== '');
+}
+
 /** DNS_RECORDS as an env type: every record checked, the error naming the first bad one. */
 export function zoneRecords(): envTypes.EnvType<ZoneRecord[]> {
-  const split = (s: string) =>
-    s
-      .split(/[;\n]/)
-      .map((r) => r.trim())
-      .filter((r) => r !== '');
   return {
     schema: v.pipe(
       v.string(),
       v.check(
-        (s) => split(s).every((r) => typeof parseRecord(r) !== 'string'),
+        (s) => splitRecords(s).every((r) => typeof parseRecord(r) !== 'string'),
         (issue) => {
-          const records = split(issue.input as string);
+          const records = splitRecords(issue.input as string);
           const index = records.findIndex((r) => typeof parseRecord(r) === 'string');
           return `expected records as NAME [TTL] TYPE DATA separated by ; (e.g. "www2 A 192.0.2.10; api CNAME www"); record ${index + 1}, "${records[index]}": ${parseRecord(records[index] ?? '') as string}`;
         },
       ),
-      v.transform((s) => split(s).map((r) => parseRecord(r) as ZoneRecord)),
+      v.transform((s) => splitRecords(s).map((r) => parseRecord(r) as ZoneRecord)),
     ),
     type: 'records',
   };
+}
+
+/** The record with absolute names only (the owner and any target), as nsupdate takes it. */
+export function absoluteRecord(r: ZoneRecord, zone: string): { owner: string; data: string } {
+  const absolute = (name: string) => (name === '@' ? `${zone}.` : name.endsWith('.') ? name : `${name}.${zone}.`);
+  const words = r.data.split(' ');
+  const last = words.length - 1;
+  const data =
+    r.type === 'CNAME' || r.type === 'NS'
+      ? absolute(r.data)
+      : r.type === 'MX' || r.type === 'SRV'
+        ? [...words.slice(0, last), absolute(words[last] as string)].join(' ')
+        : r.data;
+  return { owner: absolute(r.name), data };
 }
 
 /** One zone-file line. */

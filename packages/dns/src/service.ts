@@ -15,17 +15,21 @@ import {
 } from '@podserve/runtime';
 import type { DnsEnv } from './config.js';
 import { DynamicRecords } from './dynamic-records.js';
-import { ensureTsigKey, type KeyOwner, keyClause, writeRndcKey } from './keys.js';
+import { ensureTsigKey, type KeyOwner, keyClause, writeRunKey } from './keys.js';
 import { renderNamedConf } from './named-conf.js';
 import { queryDns } from './query.js';
 import { parseRecord, type ZoneRecord } from './records.js';
 import { type DnsSettings, dnsSettings } from './settings.js';
-import { nextSerial, renderZone } from './zone.js';
+import { renderZone } from './zone.js';
 import { checkerMessage, ZoneStore } from './zone-store.js';
 
 const NAMED = '/usr/sbin/named';
 /** How long named may take to show a new zone serial after `rndc thaw` (inline signing re-signs first). */
 const CONFIRM_MS = 15_000;
+/** How long a reload waits for a named that is being restarted. */
+const NAMED_WAIT_MS = 20_000;
+/** The key the control actions sign their updates with: made at every start, never leaves the container. */
+const CONTROL_KEY = 'podserve-control';
 
 /** The named process, as data: what `--dry-run`, status and the control socket show. */
 export function namedProcess(s: DnsSettings): ProcessSpec {
@@ -58,10 +62,10 @@ export class DnsService extends BaseService<DnsEnv> {
   private store!: ZoneStore;
   private owner!: KeyOwner;
   private dynamic!: DynamicRecords;
-  /** Read before each commit: what the render compares with and counts up from. */
-  private installed: string | undefined;
-  private liveSerial: number | undefined;
-  private wasSigned = false;
+  /** The serial named serves, as last confirmed. */
+  private servedSerial: number | undefined;
+  /** The serial the last install gave the zone: what a confirmation waits for. */
+  private target = 0;
 
   override async validate(): Promise<boolean> {
     this.settings = dnsSettings(this.config);
@@ -106,15 +110,19 @@ export class DnsService extends BaseService<DnsEnv> {
     );
     this.ctx.addSecret(update.secret);
     if (s.secondaries.length > 0) {
-      const transfer = await ensureTsigKey(files, this.log, { keyFile: p.transferKey }, s.transferKeyName, this.owner);
+      // bind's alone: the secondaries' operators get a copy, the certificates container has no use for it.
+      const transfer = await ensureTsigKey(files, this.log, { keyFile: p.transferKey }, s.transferKeyName, bind);
       this.ctx.addSecret(transfer.secret);
     }
-    const rndc = await writeRndcKey(files, p.rndcKey, bind);
-    this.ctx.addSecret(rndc.secret);
-    this.dynamic = new DynamicRecords(s, this.ctx.commands, this.log);
+    for (const [path, name] of [
+      [p.rndcKey, 'rndc-key'],
+      [p.controlKey, CONTROL_KEY],
+    ] as const) {
+      this.ctx.addSecret((await writeRunKey(files, path, name, bind)).secret);
+    }
+    this.dynamic = new DynamicRecords(s, this.store, this.ctx.commands, this.log);
     // The whole configuration, checked and installed before named starts: a zone named would
     // refuse fails here, with the checker's file:line (exit 73), and nothing is served half-right.
-    await this.beforeCommit(false);
     const first = await this.configs.commit('start', { firstStart: true });
     return first.ok && (await this.apply(false));
   }
@@ -124,7 +132,7 @@ export class DnsService extends BaseService<DnsEnv> {
     if (!(await this.ctx.supervisor.startAll())) return false;
     // READY=1 comes once the zone is loaded; signing it takes a moment more. Readiness is
     // published again when it is served as configured, not at the next periodic re-check.
-    await this.confirm();
+    if (!(await this.confirm())) this.log.warn('named started but does not serve the zone as installed yet');
     this.ctx.healthChanged();
     return true;
   }
@@ -163,7 +171,7 @@ export class DnsService extends BaseService<DnsEnv> {
   override statusDetails(): Record<string, unknown> {
     return {
       zone: this.settings?.zone,
-      serial: this.liveSerial ?? null,
+      serial: this.servedSerial ?? null,
       dnssec: this.settings?.dnssec,
       configuration: this.configs?.currentGeneration() ?? null,
     };
@@ -175,7 +183,6 @@ export class DnsService extends BaseService<DnsEnv> {
 
   /** SIGHUP and `ctl reload`: render again (DNS_ZONE_SNIPPET and the DKIM key may have changed) and apply. */
   override async reload(): Promise<boolean> {
-    await this.beforeCommit(true);
     const outcome = await this.configs.commit('reload requested');
     this.ctx.healthChanged();
     return outcome.ok;
@@ -192,16 +199,16 @@ export class DnsService extends BaseService<DnsEnv> {
     };
     return {
       records: {
-        summary: 'list the dynamic (RFC 2136) _acme-challenge TXT records',
-        run: async () => dynamic().list(this.acmeNames()),
+        summary: 'list the dynamic records (RFC 2136: ACME challenges, records added here)',
+        run: async () => dynamic().list(),
       },
       'record-add': {
-        summary: 'add an _acme-challenge TXT record: name=www (or @) value=TEXT [ttl=60]',
-        run: async (input) => dynamic().change('add', input, this.acmeNames()),
+        summary: 'add a record: name=www type=A value=192.0.2.7 [ttl=300] (A, AAAA, CNAME, MX, TXT, SRV, CAA)',
+        run: async (input) => dynamic().add(input),
       },
       'record-remove': {
-        summary: 'remove _acme-challenge TXT records: name=www (or @) [value=TEXT: only that one]',
-        run: async (input) => dynamic().change('delete', input, this.acmeNames()),
+        summary: 'remove records: name=www type=A [value=192.0.2.7: only that one]',
+        run: async (input) => dynamic().remove(input),
       },
       ds: {
         summary: 'the DS record(s) to publish at the parent zone (DNSSEC)',
@@ -210,46 +217,30 @@ export class DnsService extends BaseService<DnsEnv> {
     };
   }
 
-  /** Everything the render needs that takes a read: done before each commit, so render stays pure. */
-  private async beforeCommit(running: boolean): Promise<void> {
-    this.installed = await this.store.installedStatic();
-    this.liveSerial = running
-      ? ((await this.soa('udp', 1_000).catch(() => undefined))?.serial ?? this.liveSerial)
-      : (await this.store.live())?.serial;
-    this.wasSigned = readdirSync(this.settings.paths.keysDir).some((f) => f.endsWith('.private'));
-  }
-
   private render(_dir: string) {
     const s = this.settings;
+    // Keys on disk: the zone was signed before, so turning DNSSEC off must go through insecure.
+    const wasSigned = existsSync(s.paths.keysDir) && readdirSync(s.paths.keysDir).some((f) => f.endsWith('.private'));
     return [
-      renderNamedConf({ settings: s, acmeNames: this.acmeNames(), wasSigned: this.wasSigned }),
+      renderNamedConf({ settings: s, acmeNames: this.acmeNames(), wasSigned, controlKey: CONTROL_KEY }),
       { path: `db.${s.zone}`, content: this.renderStatic() },
     ];
   }
 
-  /** The static zone; its serial stays when nothing else changed, and otherwise goes past every serial seen. */
+  /** The static zone with serial 0: the ZoneStore gives it a serial past every one served when it installs it. */
   private renderStatic(): string {
-    const zone = (serial: number) => {
-      const s = this.settings;
-      const text = renderZone({
-        zone: s.zone,
-        serial,
-        addresses: s.addresses,
-        records: s.records,
-        caaIssuer: s.caaIssuer,
-        dmarc: s.dmarc,
-        dkim: this.dkim(),
-      });
-      if (!s.snippetFile) return text;
-      return `${text}; DNS_ZONE_SNIPPET (${s.snippetFile}) follows\n${readFileSync(s.snippetFile, 'utf8')}\n`;
-    };
-    const installed = this.installed;
-    const installedSerial = installed === undefined ? undefined : serialOf(installed);
-    if (installed !== undefined && installedSerial !== undefined && zone(installedSerial) === installed) {
-      return installed;
-    }
-    const seen = Math.max(installedSerial ?? 0, this.liveSerial ?? 0);
-    return zone(nextSerial(seen === 0 ? undefined : seen));
+    const s = this.settings;
+    const text = renderZone({
+      zone: s.zone,
+      serial: 0,
+      addresses: s.addresses,
+      records: s.records,
+      caaIssuer: s.caaIssuer,
+      dmarc: s.dmarc,
+      dkim: this.dkim(),
+    });
+    if (!s.snippetFile) return text;
+    return `${text}; DNS_ZONE_SNIPPET (${s.snippetFile}) follows\n${readFileSync(s.snippetFile, 'utf8')}\n`;
   }
 
   /** The mail service's DKIM key, `DNS_DKIM_PATH/SELECTOR.txt`, once it has published one. */
@@ -319,34 +310,49 @@ export class DnsService extends BaseService<DnsEnv> {
     const s = this.settings;
     const staticZone = readFileSync(join(this.configs.current, `db.${s.zone}`), 'utf8');
     // A zone file gone from the volume (restored from a backup without it) is installed again too.
-    const changed = staticZone !== (await this.store.installedStatic()) || !existsSync(this.settings.paths.zoneFile);
-    if (!running) {
-      const ok = !changed || (await this.store.install(staticZone));
-      if (ok && changed) this.target = serialOf(staticZone);
-      return ok;
-    }
+    const changed = staticZone !== (await this.store.installedStatic()) || !existsSync(s.paths.zoneFile);
+    if (!running) return changed ? this.install(staticZone) : true;
+    if (!(await this.namedRunning())) return false;
     if (changed && !(await this.rndc(['freeze', s.zone]))) return false;
     let ok = true;
     try {
-      if (changed) ok = await this.store.install(staticZone);
+      if (changed) ok = await this.install(staticZone);
       ok = (await this.rndc(['reconfig'])) && ok;
     } finally {
       if (changed) ok = (await this.rndc(['thaw', s.zone])) && ok;
     }
-    if (ok && changed) this.target = serialOf(staticZone);
     return ok;
   }
 
-  /** After a start or reload: named answers for the zone (signed, with DNSSEC), with the new serial once the zone changed. */
-  private target: number | undefined;
+  private async install(staticZone: string): Promise<boolean> {
+    const outcome = await this.store.install(staticZone);
+    if (outcome.ok) this.target = outcome.serial;
+    return outcome.ok;
+  }
+
+  /** A reload while named restarts (after a crash) waits for it rather than failing. */
+  private async namedRunning(): Promise<boolean> {
+    const deadline = Date.now() + NAMED_WAIT_MS;
+    for (;;) {
+      const state = this.ctx.supervisor.get('named')?.state;
+      if (state === 'running') return true;
+      if (Date.now() > deadline || state === 'failed' || this.ctx.signal.aborted) {
+        this.log.error(`named is ${state ?? 'not started'}: the new configuration cannot be applied now`);
+        return false;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** After a start or reload: named answers for the zone (signed, with DNSSEC), with the serial installed last. */
   private async confirm(): Promise<boolean> {
     const deadline = Date.now() + CONFIRM_MS;
-    const target = this.target ?? 0;
+    const target = this.target;
     for (;;) {
       const answer = await this.soa('udp', 1_000).catch(() => undefined);
       const signed = !this.settings.dnssec || answer?.signed;
       if (answer?.aa && signed && (answer.serial ?? 0) >= target) {
-        this.liveSerial = answer.serial;
+        this.servedSerial = answer.serial;
         return true;
       }
       if (Date.now() > deadline) {
@@ -407,8 +413,6 @@ export class DnsService extends BaseService<DnsEnv> {
 
   /** --dry-run: named.conf and the zone as they would be rendered, and the checkers' verdict. */
   private async preview(): Promise<boolean> {
-    this.installed = undefined;
-    this.liveSerial = undefined;
     const scratch = mkdtempSync(join(tmpdir(), 'podserve-dns-dry-run-'));
     let preview: Awaited<ReturnType<ConfigSet['preview']>>;
     try {
@@ -432,7 +436,7 @@ function withStandInKeys(dir: string): string {
   const text = readFileSync(join(dir, 'named.conf'), 'utf8')
     .replace(/^include "([^"]+)";$/gm, (line, path: string) => {
       if (existsSync(path)) return line;
-      const name = /rndc\.key$/.test(path) ? 'rndc-key' : basename(path, '.key');
+      const name = { 'rndc.key': 'rndc-key', 'control.key': CONTROL_KEY }[basename(path)] ?? basename(path, '.key');
       return keyClause({ name, algorithm: 'hmac-sha256', secret: randomBytes(32).toString('base64') });
     })
     // named-checkconf changes into `directory`, which only a real start makes.
@@ -440,11 +444,6 @@ function withStandInKeys(dir: string): string {
   const copy = join(dir, 'named.dry-run.conf');
   writeFileSync(copy, text);
   return copy;
-}
-
-function serialOf(zone: string): number | undefined {
-  const match = /\bSOA\s+\S+\s+\S+\s+\(\s*(\d+)\s/.exec(zone);
-  return match ? Number(match[1]) : undefined;
 }
 
 /** bind (Debian's named user) and certgroup (who may read the TSIG key); root where they do not exist. */

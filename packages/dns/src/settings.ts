@@ -19,6 +19,8 @@ export interface DnsPaths {
   transferKey: string;
   /** Made afresh at every start: only this container's rndc needs it. */
   rndcKey: string;
+  /** Made afresh at every start: the control actions sign their updates with it. */
+  controlKey: string;
   /** named's `directory`: managed keys and other scratch files. */
   workDir: string;
   /** The ConfigSet root: named reads `confRoot/current/named.conf`. */
@@ -79,6 +81,7 @@ export function dnsSettings(env: DnsEnv): DnsSettings {
       updateSecret: join(tsigDir, `${env.DNS_UPDATE_KEY_NAME}.secret`),
       transferKey: join(tsigDir, `${env.DNS_TRANSFER_KEY_NAME}.key`),
       rndcKey: join(env.DNS_RUN_DIR, 'rndc.key'),
+      controlKey: join(env.DNS_RUN_DIR, 'control.key'),
       workDir: join(env.DNS_RUN_DIR, 'work'),
       confRoot: join(env.DNS_RUN_DIR, 'conf'),
     },
