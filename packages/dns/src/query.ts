@@ -61,58 +61,65 @@ export async function queryDns(q: DnsQuery): Promise<DnsAnswer> {
 
 /** The answer is the datagram from the server's address and port with the query's id; anything else is ignored. */
 function viaUdp(q: DnsQuery, message: Buffer, id: number, timeoutMs: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = createSocket(q.host.includes(':') ? 'udp6' : 'udp4');
-    const timer = setTimeout(
-      () => finish(new Error(`no UDP answer from ${q.host}:${q.port} within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    let done = false;
-    const finish = (err: Error | undefined, data?: Buffer) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.close();
-      if (err) reject(err);
-      else resolve(data as Buffer);
-    };
-    socket.on('error', (err) => finish(err));
-    socket.on('message', (data, from) => {
-      if (from.port === q.port && from.address === q.host && data.length >= 2 && data.readUInt16BE(0) === id) {
-        finish(undefined, data);
-      }
-    });
-    socket.send(message, q.port, q.host);
-  });
+  const socket = createSocket(q.host.includes(':') ? 'udp6' : 'udp4');
+  return firstOutcome(
+    `no UDP answer from ${q.host}:${q.port} within ${timeoutMs} ms`,
+    timeoutMs,
+    () => socket.close(),
+    (finish) => {
+      socket.on('error', (err) => finish(err));
+      socket.on('message', (data, from) => {
+        if (from.port === q.port && from.address === q.host && data.length >= 2 && data.readUInt16BE(0) === id) {
+          finish(undefined, data);
+        }
+      });
+      socket.send(message, q.port, q.host);
+    },
+  );
 }
 
+/** TCP: the message with its two-byte length in front, the answer likewise. */
 function viaTcp(q: DnsQuery, message: Buffer, timeoutMs: number): Promise<Buffer> {
+  const socket = connect({ host: q.host, port: q.port });
+  let received = Buffer.alloc(0);
+  return firstOutcome(
+    `no TCP answer from ${q.host}:${q.port} within ${timeoutMs} ms`,
+    timeoutMs,
+    () => socket.destroy(),
+    (finish) => {
+      socket.on('error', (err) => finish(err));
+      socket.on('data', (chunk) => {
+        received = Buffer.concat([received, chunk]);
+        if (received.length >= 2 && received.length >= 2 + received.readUInt16BE(0)) {
+          finish(undefined, received.subarray(2, 2 + received.readUInt16BE(0)));
+        }
+      });
+      socket.on('end', () => finish(new Error(`${q.host}:${q.port} closed the TCP connection without an answer`)));
+      const length = Buffer.alloc(2);
+      length.writeUInt16BE(message.length);
+      socket.write(Buffer.concat([length, message]));
+    },
+  );
+}
+
+/** The first answer or error, or a timeout; the socket is closed and the timer cleared whichever it is. */
+function firstOutcome(
+  timeoutMessage: string,
+  timeoutMs: number,
+  close: () => void,
+  start: (finish: (err: Error | undefined, data?: Buffer) => void) => void,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: q.host, port: q.port });
-    let received = Buffer.alloc(0);
-    const timer = setTimeout(
-      () => finish(new Error(`no TCP answer from ${q.host}:${q.port} within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
     let done = false;
     const finish = (err: Error | undefined, data?: Buffer) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      socket.destroy();
+      close();
       if (err) reject(err);
       else resolve(data as Buffer);
     };
-    socket.on('error', (err) => finish(err));
-    socket.on('data', (chunk) => {
-      received = Buffer.concat([received, chunk]);
-      if (received.length >= 2 && received.length >= 2 + received.readUInt16BE(0)) {
-        finish(undefined, received.subarray(2, 2 + received.readUInt16BE(0)));
-      }
-    });
-    socket.on('end', () => finish(new Error(`${q.host}:${q.port} closed the TCP connection without an answer`)));
-    const length = Buffer.alloc(2);
-    length.writeUInt16BE(message.length);
-    socket.write(Buffer.concat([length, message]));
+    const timer = setTimeout(() => finish(new Error(timeoutMessage)), timeoutMs);
+    start(finish);
   });
 }
