@@ -54,7 +54,7 @@ export function namedProcess(s: DnsSettings): ProcessSpec {
  * `node dist/main.js dns`: Debian's BIND 9, authoritative for the pod's zone, rendered from
  * the environment at every start. named.conf goes through a ConfigSet (named-checkconf and
  * named-checkzone on the staged set, one swap, `rndc reconfig`); the zone file goes through
- * the ZoneStore, which keeps ACME's dynamic records across every change.
+ * the ZoneStore, which keeps the dynamic (RFC 2136) records across every change.
  */
 export class DnsService extends BaseService<DnsEnv> {
   private settings!: DnsSettings;

@@ -30,8 +30,8 @@ export function nextSerial(previous: number | undefined, now = new Date()): numb
 /**
  * The zone file, rendered from the configuration at every start (never first-start only):
  * SOA, NS, the addresses of the apex, www, mail and ns1, MX, SPF, DMARC, CAA, DKIM when
- * there is one, then DNS_RECORDS. Dynamic records (ACME's _acme-challenge TXT) live in the
- * zone's journal, written by RFC 2136 updates, not here.
+ * there is one, then DNS_RECORDS. Dynamic records (RFC 2136: ACME's _acme-challenge TXT, the
+ * control actions' records) live in named's journal and are carried over by the ZoneStore.
  */
 export function renderZone(z: ZoneInput): string {
   const ttl = z.ttl ?? 300;
