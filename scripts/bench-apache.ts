@@ -91,7 +91,7 @@ export async function apacheRows(): Promise<string[]> {
       const id = run(...apacheArgs, APACHE, 'apache');
       while (!ready(id)) await sleep(50);
       starts.push(performance.now() - t0);
-      if (i < 2) podman('rm', '-f', '-t', '0', id);
+      if (i < 2) podman('rm', '-f', '-v', '-t', '0', id);
     }
     const sup = containers.at(-1) as string;
     const supPort = port(sup, 443);
@@ -135,7 +135,7 @@ export async function apacheRows(): Promise<string[]> {
       rps.sup.push(wrk(`https://127.0.0.1:${supPort}/`, 8).rps);
       rps.bare.push(wrk(`https://127.0.0.1:${barePort}/`, 8).rps);
     }
-    podman('rm', '-f', '-t', '0', bare);
+    podman('rm', '-f', '-v', '-t', '0', bare);
     const ratio = median(rps.sup) / median(rps.bare);
     row(
       'apache requests/s, keep-alive (wrk -c16, median of 3 × 8 s)',
