@@ -11,18 +11,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { queryDns } from '@podserve/dns';
+import { median, ok, podman, sleep, tableRows } from './bench-support.js';
 
 const DNS = 'localhost/podserve-dns:latest';
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const podman = (...args: string[]) =>
-  execFileSync('podman', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-const ok = (cmd: string, args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
 
 export async function dnsRows(): Promise<string[]> {
-  const rows: string[] = [];
-  const row = (what: string, measured: string, target: string, good: boolean | null) =>
-    rows.push(`| ${what} | ${measured} | ${target} | ${good === null ? '' : good ? '✅' : '❌'} |`);
+  const { rows, row } = tableRows();
   if (!ok('podman', ['image', 'exists', DNS]) || !ok('which', ['dnsperf'])) {
     row('dns rows', 'skipped: run scripts/images.sh build and install dnsperf', '', null);
     return rows;

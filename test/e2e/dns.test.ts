@@ -93,6 +93,7 @@ const publishedPort = async (id: string, proto: 'udp' | 'tcp') =>
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'podserve-dns-e2e-'));
   writeFileSync(join(work, 'snippet.zone'), 'snippet 300 IN A 192.0.2.44\n');
+  writeFileSync(join(work, 'broken.zone'), 'fine 300 IN A 192.0.2.1\nbroken 300 IN A 192.0.2\n');
   volume = `podserve-dns-test-${uniqueSuffix()}`;
   await podman(['volume', 'create', volume]);
   created.volumes.push(volume);
@@ -353,6 +354,32 @@ describe('dns in its image', () => {
 });
 
 describe('dns configuration errors', () => {
+  it('--dry-run shows named.conf and the zone with the checkers’ verdict (stand-in keys), and starts nothing', async () => {
+    const good = await podmanResult(['run', '--rm', '-e', 'DOMAIN=example.test', DNS, 'dns', '--dry-run']);
+    expect(good.code, good.stderr).toBe(0);
+    expect(good.stdout).toMatch(/^# process named: \/usr\/sbin\/named -f -u bind -c \S+\/named\.conf/m);
+    expect(good.stdout).toMatch(/^# ---- \S+\/named\.conf \(mode 0644\)$/m);
+    expect(good.stdout).toMatch(/^@\s+IN MX\s+10 mail\.example\.test\.$/m);
+    expect(good.stderr).toContain('dry run: named-checkconf and named-checkzone: OK');
+    // No key is made in a dry run: the stand-ins never reach the output.
+    expect(good.stdout).not.toMatch(/secret "/);
+
+    const bad = await podmanResult([
+      'run',
+      '--rm',
+      '-e',
+      'DOMAIN=example.test',
+      '-e',
+      'DNS_ZONE_SNIPPET=/etc/podserve/broken.zone',
+      '-v',
+      `${work}:/etc/podserve:ro`,
+      DNS,
+      'dns',
+      '--dry-run',
+    ]);
+    expect(bad.stderr).toMatch(/dry run: refused: DNS_ZONE_SNIPPET \/etc\/podserve\/broken\.zone:2: .*bad dotted quad/);
+  });
+
   it('a malformed DNS_RECORDS entry exits 78 naming the variable and the record, before anything is written', async () => {
     const run = await podmanResult([
       'run',

@@ -1,5 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CertificatePair } from '@podserve/certificates/consumer';
 import { CertificateFollower, covers } from '@podserve/certificates/follower';
@@ -245,17 +244,9 @@ export class ApacheService extends BaseService<ApacheEnv> {
       this.log.warn(`dry run: no certificate in ${this.settings.certPath}; the TLS paths below are placeholders`);
       this.pair = { dir: `${this.settings.certPath}/current` } as CertificatePair;
     }
-    // The checker needs the files on disk: a private scratch directory, removed afterwards.
-    const scratch = mkdtempSync(join(tmpdir(), 'podserve-apache-dry-run-'));
-    let preview: Awaited<ReturnType<ConfigSet['preview']>>;
-    try {
-      preview = await this.configs.preview(scratch);
-    } finally {
-      rmSync(scratch, { recursive: true, force: true });
-    }
-    for (const file of preview.files) await this.ctx.files.writeFile(join(scratch, file.path), file.content);
-    const verdict = preview.verdict.ok ? 'apache2 -t: Syntax OK' : `apache2 -t refused it: ${preview.verdict.message}`;
-    this.log.info({ verdict: preview.verdict }, `dry run: ${verdict}`);
+    const verdict = await this.configs.preview(this.ctx.files);
+    const said = verdict.ok ? 'apache2 -t: Syntax OK' : `apache2 -t refused it: ${verdict.message}`;
+    this.log.info({ verdict }, `dry run: ${said}`);
     return true;
   }
 }

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
   BaseService,
@@ -18,7 +17,7 @@ import { DynamicRecords } from './dynamic-records.js';
 import { ensureTsigKey, type KeyOwner, keyClause, writeRunKey } from './keys.js';
 import { renderNamedConf } from './named-conf.js';
 import { queryDns } from './query.js';
-import { parseRecord, type ZoneRecord } from './records.js';
+import { parseRecord } from './records.js';
 import { type DnsSettings, dnsSettings } from './settings.js';
 import { renderZone } from './zone.js';
 import { checkerMessage, ZoneStore } from './zone-store.js';
@@ -60,7 +59,6 @@ export class DnsService extends BaseService<DnsEnv> {
   private settings!: DnsSettings;
   private configs!: ConfigSet;
   private store!: ZoneStore;
-  private owner!: KeyOwner;
   private dynamic!: DynamicRecords;
   /** The serial named serves, as last confirmed. */
   private servedSerial: number | undefined;
@@ -77,8 +75,7 @@ export class DnsService extends BaseService<DnsEnv> {
     const s = this.settings;
     const p = s.paths;
     const files = this.ctx.files;
-    this.owner = bindOwner();
-    const bind = { uid: this.owner.uid, gid: this.owner.uid === 0 ? 0 : bindGid() };
+    const { bind, tsig } = owners();
     await files.ensureDir(join(p.confRoot, '..'), { mode: 0o755 });
     await files.ensureDir(p.confRoot, { mode: 0o755 });
     await files.ensureDir(p.workDir, { mode: 0o750, ...bind });
@@ -86,7 +83,7 @@ export class DnsService extends BaseService<DnsEnv> {
     await files.ensureDir(p.zonesDir, { mode: 0o750, ...bind });
     await files.ensureDir(p.keysDir, { mode: 0o700, ...bind });
     // bind reads the keys (named.conf includes them); certgroup (the certificates container) too.
-    await files.ensureDir(p.tsigDir, { mode: 0o750, uid: this.owner.uid, gid: this.owner.gid });
+    await files.ensureDir(p.tsigDir, { mode: 0o750, ...tsig });
     this.store = new ZoneStore(s, this.ctx.commands, files, bind, this.log);
     this.configs = new ConfigSet(
       p.confRoot,
@@ -106,7 +103,7 @@ export class DnsService extends BaseService<DnsEnv> {
       this.log,
       { keyFile: p.updateKey, secretFile: p.updateSecret },
       s.updateKeyName,
-      this.owner,
+      tsig,
     );
     this.ctx.addSecret(update.secret);
     if (s.secondaries.length > 0) {
@@ -272,7 +269,7 @@ export class DnsService extends BaseService<DnsEnv> {
   private acmeNames(): string[] {
     const s = this.settings;
     const relative = new Set(['@', 'ns1', 'www', 'mail']);
-    for (const r of s.records as ZoneRecord[]) {
+    for (const r of s.records) {
       if (['A', 'AAAA', 'CNAME'].includes(r.type) && !r.name.includes('*')) relative.add(r.name);
     }
     return [...relative].map((n) => (n === '@' ? s.zone : `${n}.${s.zone}`));
@@ -413,16 +410,9 @@ export class DnsService extends BaseService<DnsEnv> {
 
   /** --dry-run: named.conf and the zone as they would be rendered, and the checkers' verdict. */
   private async preview(): Promise<boolean> {
-    const scratch = mkdtempSync(join(tmpdir(), 'podserve-dns-dry-run-'));
-    let preview: Awaited<ReturnType<ConfigSet['preview']>>;
-    try {
-      preview = await this.configs.preview(scratch);
-    } finally {
-      rmSync(scratch, { recursive: true, force: true });
-    }
-    for (const file of preview.files) await this.ctx.files.writeFile(join(scratch, file.path), file.content);
-    const verdict = preview.verdict.ok ? 'named-checkzone: OK' : `refused: ${preview.verdict.message}`;
-    this.log.info({ verdict: preview.verdict }, `dry run: ${verdict}`);
+    const verdict = await this.configs.preview(this.ctx.files);
+    const said = verdict.ok ? 'named-checkconf and named-checkzone: OK' : `refused: ${verdict.message}`;
+    this.log.info({ verdict }, `dry run: ${said}`);
     return true;
   }
 }
@@ -446,27 +436,19 @@ function withStandInKeys(dir: string): string {
   return copy;
 }
 
-/** bind (Debian's named user) and certgroup (who may read the TSIG key); root where they do not exist. */
-function bindOwner(): KeyOwner {
-  let uid = 0;
-  try {
-    uid = resolveUid('bind');
-  } catch {
-    // Not the dns image (a unit test): root owns everything.
-  }
-  let gid = 0;
-  try {
-    gid = resolveGid('certgroup');
-  } catch {
-    gid = uid === 0 ? 0 : bindGid();
-  }
-  return { uid, gid };
-}
-
-function bindGid(): number {
-  try {
-    return resolveGid('bind');
-  } catch {
-    return 0;
-  }
+/**
+ * Who owns what: named's files belong to bind (Debian's named user); the update key is bind's
+ * with group certgroup, so the certificates container may read it. Outside the dns image
+ * (no such user or group) root owns everything.
+ */
+function owners(): { bind: KeyOwner; tsig: KeyOwner } {
+  const id = (resolve: (name: string) => number, name: string, fallback: number) => {
+    try {
+      return resolve(name);
+    } catch {
+      return fallback;
+    }
+  };
+  const bind = { uid: id(resolveUid, 'bind', 0), gid: id(resolveGid, 'bind', 0) };
+  return { bind, tsig: { uid: bind.uid, gid: id(resolveGid, 'certgroup', bind.gid) } };
 }

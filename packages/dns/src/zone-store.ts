@@ -255,12 +255,6 @@ export function withSerial(zone: string, serial: number): string {
   return zone.replace(/(\bSOA\s+\S+\s+\S+\s+\(\s*)\d+/, `$1${serial}`);
 }
 
-/** The SOA serial of a zone text. */
-export function serialOf(zone: string): number | undefined {
-  const match = /\bSOA\s+\S+\s+\S+\s+\(\s*(\d+)\s/.exec(zone);
-  return match ? Number(match[1]) : undefined;
-}
-
 /**
  * The checkers' first real complaint: `named-checkzone` says
  * "dns_master_load: /x/db.example.test:12: unknown RR type 'AA'" then "zone …: not loaded due to errors".

@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../../../test/support/memory-logger.js';
 import { tempDir } from '../../../../test/support/processes.js';
 import { type CheckResult, ConfigSet, type ConfigSetHooks } from './config-set.js';
+import { DryRunFileOps } from './file-ops.js';
 
 const run = promisify(execFile);
 let dir: ReturnType<typeof tempDir>;
@@ -146,9 +147,13 @@ describe('ConfigSet', () => {
 
   it('previews a set with the checker’s verdict without touching the live one', async () => {
     const { set } = namedSet(() => '  bogus yes;\n');
-    const preview = await set.preview(join(dir.path, 'scratch'));
-    expect(preview.files.map((f) => f.path)).toEqual(['named.conf', 'options.conf']);
-    expect(preview.verdict).toMatchObject({ ok: false, message: expect.stringMatching(/unknown option 'bogus'/) });
+    const plan = new DryRunFileOps();
+    const verdict = await set.preview(plan);
+    expect(plan.files.map((f) => basename(f.path))).toEqual(['named.conf', 'options.conf']);
+    expect(plan.files[1]?.content).toContain('bogus yes;');
+    expect(verdict).toMatchObject({ ok: false, message: expect.stringMatching(/unknown option 'bogus'/) });
     expect(existsSync(join(dir.path, 'conf'))).toBe(false);
+    // The scratch directory the checker read is gone again.
+    expect(existsSync(join(plan.files[0]?.path ?? '/nonexistent', '..'))).toBe(false);
   });
 });

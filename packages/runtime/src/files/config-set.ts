@@ -1,8 +1,10 @@
-import { readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { fsyncDirectory, writeFileAtomic } from './atomic-write.js';
+import type { FileOps } from './file-ops.js';
 import { unlink } from './fs.js';
 import { replaceSymlink } from './links.js';
 import { mkdirp } from './mkdirp.js';
@@ -82,12 +84,22 @@ export class ConfigSet {
     return next;
   }
 
-  /** Renders into a scratch directory and runs the checker there: what `--dry-run` shows. */
-  async preview(scratch: string): Promise<{ files: ConfigFile[]; verdict: CheckResult }> {
-    await mkdirp(scratch, 0o755);
-    const files = this.hooks.render(scratch);
-    await this.writeAll(scratch, files, false);
-    return { files, verdict: await this.hooks.check(scratch) };
+  /**
+   * What `--dry-run` shows: the set rendered into a private scratch directory (the checker
+   * needs the files on disk; removed afterwards), the checker's verdict on it, and every file
+   * handed to `plan`, the dry run's file sink. Nothing live is touched.
+   */
+  async preview(plan: FileOps): Promise<CheckResult> {
+    const scratch = mkdtempSync(join(tmpdir(), 'podserve-dry-run-'));
+    try {
+      const files = this.hooks.render(scratch);
+      await this.writeAll(scratch, files, false);
+      const verdict = await this.hooks.check(scratch);
+      for (const file of files) await plan.writeFile(join(scratch, file.path), file.content, { mode: file.mode });
+      return verdict;
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
   }
 
   private async commitNow(why: string, firstStart: boolean): Promise<CommitOutcome> {
