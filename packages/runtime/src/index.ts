@@ -14,7 +14,7 @@ export {
 } from './config/env.js';
 export { envMarkdown, envText } from './config/env-docs.js';
 export * as envTypes from './config/env-types.js';
-export { RequestFailed } from './control/control-server.js';
+export { BadRequest, Conflict, NotFound, RequestFailed, Unavailable } from './control/control-server.js';
 export type { StatusResponse } from './control/protocol.js';
 export { CommandError, errorMessage, PodServeError, UsageError } from './errors.js';
 export { ExitCode, exitCodeOf, exitCodeTable } from './exit-codes.js';

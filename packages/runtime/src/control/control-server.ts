@@ -30,6 +30,17 @@ export class RequestFailed extends PodServeError {
   override readonly name = 'RequestFailed';
 }
 
+/** The caller's mistake (a malformed body, a bad field, a record that cannot be): 400, logged at debug only. */
+export /** Well-formed, but it clashes with what is there (a record the configuration sets): 409. */
+export class Conflict extends PodServeError {
+  override readonly name = 'Conflict';
+}
+
+/** Not possible right now (the service is still starting, its daemon is down): 503, try again later. */
+export class Unavailable extends PodServeError {
+  override readonly name = 'Unavailable';
+}
+
 /** Only root (and the socket's group) may connect: the socket is the keys to the service. */
 const SOCKET_MODE = 0o660;
 const MAX_BODY_BYTES = 64 * 1024;
@@ -158,13 +169,11 @@ async function route(req: IncomingMessage, res: ServerResponse, h: ControlHandle
     if (err instanceof NotFound) return sendError(res, 404, 'not_found', err.message);
     if (err instanceof RequestFailed) return sendError(res, 500, 'failed', err.message);
     if (err instanceof BadRequest) return sendError(res, 400, 'bad_request', err.message);
+    if (err instanceof Conflict) return sendError(res, 409, 'conflict', err.message);
+    if (err instanceof Unavailable) return sendError(res, 503, 'unavailable', err.message);
     if (err instanceof PodServeError) return sendError(res, 400, 'refused', err.message);
     throw err;
   }
-}
-
-class BadRequest extends PodServeError {
-  override readonly name = 'BadRequest';
 }
 
 function streamLogs(url: URL, res: ServerResponse, logs: LogBuffer): void {
