@@ -6,7 +6,7 @@ import { errorMessage } from '../errors.js';
 import { mkdirpSync } from '../files/mkdirp.js';
 import { isoTime } from './iso-time.js';
 import { REDACTED_PATHS, Redactor } from './redactor.js';
-import { RotatingFile } from './rotating-file.js';
+import { type FileSinkEvents, RotatingFile } from './rotating-file.js';
 import { StdoutWriter } from './stdout-writer.js';
 
 const MiB = 1024 * 1024;
@@ -21,9 +21,9 @@ export interface LoggerOptions {
   /** Base log directory; the file is `<dir>/<service>/<service>.log`. null: stdout only. */
   logDir: string | null;
   /** Rotation of the log file: at this size, keeping this many old files. */
-  logFile?: { maxBytes: number; keep: number };
+  logFile?: { maxBytes: number; keep: number; retryMs?: number };
   /** Where "stdout" records go; the real fd 1 unless a test or dry-run says otherwise. */
-  stdoutFd?: 1 | 2;
+  stdoutFd?: number;
   /** Another destination for every record (the control socket's log buffer, a test's memory). */
   extraStream?: Writable | { write(line: string): unknown };
   redactor?: Redactor;
@@ -65,13 +65,21 @@ export async function createLogger(options: LoggerOptions): Promise<LoggerHandle
 
   let logFile: string | null = null;
   let fileWarning: string | null = null;
+  // The file reports its failures after the record that hit them: the logger exists by then.
+  let fileEvents: FileSinkEvents = { suspended: () => undefined, resumed: () => undefined };
   if (options.logDir !== null) {
     const dir = join(options.logDir, options.service);
     const candidate = join(dir, `${options.service}.log`);
     try {
       mkdirpSync(dir);
       accessSync(dir, constants.W_OK);
-      const file = new RotatingFile(candidate, options.logFile?.maxBytes ?? 10 * MiB, options.logFile?.keep ?? 3);
+      const file = new RotatingFile(
+        candidate,
+        options.logFile?.maxBytes ?? 10 * MiB,
+        options.logFile?.keep ?? 3,
+        { suspended: (...a) => fileEvents.suspended(...a), resumed: (...a) => fileEvents.resumed(...a) },
+        options.logFile?.retryMs,
+      );
       flushers.push(() => file.flushSync());
       streams.push({ level: 'trace', stream: file as unknown as DestinationStream });
       logFile = candidate;
@@ -97,6 +105,18 @@ export async function createLogger(options: LoggerOptions): Promise<LoggerHandle
     },
     pino.multistream(streams),
   );
+  fileEvents = {
+    suspended: (path, err, retryMs) =>
+      logger.warn(
+        { logFile: path, err: err.code ?? err.message },
+        `cannot write the log file ${path} (${err.code ?? err.message}); logging to stdout only, trying the file again every ${retryMs / 1000} s`,
+      ),
+    resumed: (path, lost) =>
+      logger.info(
+        { logFile: path, lost },
+        `the log file ${path} is writable again; ${lost} record(s) went to stdout only meanwhile`,
+      ),
+  };
   if (fileWarning) logger.warn(fileWarning);
   else if (logFile) logger.debug({ logFile }, 'logging to stdout and file');
 
