@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { openSync } from 'node:fs';
+import { createLogger } from './logger.js';
 import { Redactor } from './redactor.js';
 
 const secret = 'c3VwZXJzZWNyZXR2YWx1ZTEyMw==';
@@ -32,6 +34,37 @@ describe('Redactor.scrubDeep', () => {
     expect(out.err.stack).not.toContain(secret);
     expect((out.err as unknown as { stderr: string }).stderr).toBe('echo [REDACTED]');
     expect(err.message).toContain(secret); // the caller's object is not mutated
+  });
+
+  it('scrubs at any depth and through cycles, in what reaches the log stream', async () => {
+    const records: string[] = [];
+    const handle = await createLogger({
+      service: 'svc',
+      level: 'info',
+      format: 'json',
+      logDir: null,
+      stdoutFd: openSync('/dev/null', 'w'),
+      redactor,
+      extraStream: { write: (line: string) => records.push(line) },
+    });
+    const deep: Record<string, unknown> = { a: { b: { c: { d: { e: { f: { g: secret } } } } } } };
+    const cyclic: Record<string, unknown> = { name: 'loop', token2: secret, list: [secret] };
+    cyclic.self = cyclic;
+    (cyclic.list as unknown[]).push(cyclic);
+    handle.logger.info({ deep, cyclic }, 'nested');
+    expect(records).toHaveLength(1);
+    expect(records[0]).not.toContain(secret);
+    expect(JSON.parse(records[0] as string).deep.a.b.c.d.e.f.g).toBe('[REDACTED]');
+    expect(records[0]).toContain('"self":"[Circular]"');
+    // The caller's objects are untouched, cycle included.
+    expect(cyclic.self).toBe(cyclic);
+    expect(cyclic.token2).toBe(secret);
+  });
+
+  it('withholds a value nested past any real record rather than walking it unscrubbed', () => {
+    let value: Record<string, unknown> = { s: secret };
+    for (let i = 0; i < 2_000; i++) value = { n: value };
+    expect(JSON.stringify(redactor.scrubDeep(value))).not.toContain(secret);
   });
 
   it('redacts secrets of any length it is given (the env loader refuses short ones)', () => {

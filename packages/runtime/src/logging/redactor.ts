@@ -27,34 +27,56 @@ export class Redactor {
    * are walked, a value with toJSON (a Date, a URL) is left alone when its JSON form holds no
    * secret (rebuilding a Date from its entries turned it into `{}`), an Error keeps its class
    * with message and stack scrubbed, and other class instances are walked like JSON would.
+   * Any depth: a cycle maps to the copy already made (pino prints it as [Circular]); past
+   * MAX_DEPTH levels, which no real record has, the value is withheld rather than walked.
    */
-  scrubDeep<T>(value: T, depth = 4): T {
+  scrubDeep<T>(value: T): T {
     if (this.secrets.size === 0) return value;
-    if (typeof value === 'string') return this.scrub(value) as T;
-    if (depth === 0 || value === null || typeof value !== 'object') return value;
-    if (Array.isArray(value)) return value.map((v) => this.scrubDeep(v, depth - 1)) as T;
-    if (value instanceof Error) return this.scrubError(value) as T;
+    return this.walk(value, 0, new WeakMap()) as T;
+  }
+
+  private walk(value: unknown, depth: number, seen: WeakMap<object, unknown>): unknown {
+    if (typeof value === 'string') return this.scrub(value);
+    if (value === null || typeof value !== 'object') return value;
+    const copy = seen.get(value);
+    if (copy !== undefined) return copy;
+    if (depth >= MAX_DEPTH) return `[REDACTED: nested over ${MAX_DEPTH} levels]`;
+    if (Array.isArray(value)) {
+      const out: unknown[] = [];
+      seen.set(value, out);
+      for (const v of value) out.push(this.walk(v, depth + 1, seen));
+      return out;
+    }
+    if (value instanceof Error) return this.scrubError(value, depth, seen);
     const toJSON = (value as { toJSON?: unknown }).toJSON;
     if (typeof toJSON === 'function') {
       const json = JSON.stringify(value);
-      return (json !== undefined && this.scrub(json) !== json ? this.scrubDeep(JSON.parse(json), depth) : value) as T;
+      if (json === undefined || this.scrub(json) === json) return value;
+      return this.walk(JSON.parse(json), depth, seen);
     }
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = this.scrubDeep(v, depth - 1);
-    return out as T;
+    seen.set(value, out);
+    for (const [k, v] of Object.entries(value)) out[k] = this.walk(v, depth + 1, seen);
+    return out;
   }
 
-  private scrubError(err: Error): Error {
+  private scrubError(err: Error, depth: number, seen: WeakMap<object, unknown>): Error {
     const message = this.scrub(err.message);
     const stack = err.stack === undefined ? undefined : this.scrub(err.stack);
-    if (message === err.message && stack === err.stack) return err;
+    const fields = Object.entries(err);
+    const clean = fields.every(([, v]) => this.walk(v, depth + 1, new WeakMap()) === v);
+    if (message === err.message && stack === err.stack && clean) return err;
     const copy = Object.create(Object.getPrototypeOf(err) as object) as Error;
-    for (const [k, v] of Object.entries(err)) (copy as unknown as Record<string, unknown>)[k] = this.scrubDeep(v, 2);
+    seen.set(err, copy);
+    for (const [k, v] of fields) (copy as unknown as Record<string, unknown>)[k] = this.walk(v, depth + 1, seen);
     Object.defineProperty(copy, 'message', { value: message, enumerable: false, writable: true, configurable: true });
     Object.defineProperty(copy, 'stack', { value: stack, enumerable: false, writable: true, configurable: true });
     return copy;
   }
 }
+
+/** Deeper than any real log record; a value nested further is withheld, never logged unscrubbed. */
+const MAX_DEPTH = 1_000;
 
 /** Object keys whose values are secrets wherever they appear in a log record. */
 export const REDACTED_PATHS = [
