@@ -1,12 +1,14 @@
 // The control socket and `ctl`, against the real runtime: a fixture service with real
 // processes, and the certificates service with its `renew` action.
 import { statSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   distMain,
   fixtureService,
   isolatedEnv,
+  parseRecords,
   type Run,
   runToEnd,
   start,
@@ -61,7 +63,8 @@ describe('ctl against a running service', () => {
 
     const before = await ctl('status');
     expect(before.code).toBe(1); // not ready: flappy failed
-    expect(before.stdout).toMatch(/^fixture \(mode run, pid \d+\): ready$/m);
+    // The header is the verdict, not the phase: a failed process makes it NOT READY.
+    expect(before.stdout).toMatch(/^fixture \(mode run, pid \d+\): NOT READY \(phase ready\)$/m);
     expect(before.stdout).toMatch(/^flappy +failed +- +1 +ok +code 4 +crash loop/m);
     expect(before.stdout).toMatch(/^steady +running +\d+ +0 +ok/m);
 
@@ -91,8 +94,8 @@ describe('ctl against a running service', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toBe('ctl restart: no process "nope"; this service has: steady, flappy\n');
     const noAction = await ctl('frobnicate');
-    expect(noAction.code).toBe(1);
-    expect(noAction.stderr).toMatch(/no action "frobnicate"; fixture offers: none/);
+    expect(noAction.code).toBe(64);
+    expect(noAction.stderr).toMatch(/unknown command "frobnicate": no action "frobnicate"; fixture offers: none/);
   });
 
   it('serves the last log records and follows new ones as they come', async () => {
@@ -117,6 +120,73 @@ describe('ctl against a running service', () => {
     expect((await follow.exited).code).toBe(0);
   });
 
+  it("answers callers' mistakes with 4xx and the error shape, logging nothing at error level", async () => {
+    const run = startFixture([{ name: 'steady', command: 'sleep', args: ['1000'] }]);
+    await run.waitFor((r) => r.stdout().includes('fixture ready'), 20_000, 'ready');
+    const socket = join(dir.path, 'run', 'fixture.sock');
+    const cases: Array<[string, string, string | undefined, number, string]> = [
+      ['POST', '/v1/actions/constructor', undefined, 404, 'not_found'],
+      ['POST', '/v1/actions/__proto__', undefined, 404, 'not_found'],
+      ['POST', '/v1/actions/toString', undefined, 404, 'not_found'],
+      ['POST', '/v1/actions/hasOwnProperty', '{}', 404, 'not_found'],
+      ['POST', '/v1/actions/x', 'not json', 400, 'bad_request'],
+      ['POST', '/v1/actions/x', '[1,2]', 400, 'bad_request'],
+      ['POST', '/v1/actions/x', '"text"', 400, 'bad_request'],
+      ['POST', '/v1/actions/x', 'null', 400, 'bad_request'],
+      ['POST', '/v1/processes/%E0%A4%A/start', undefined, 400, 'bad_request'],
+      ['GET', 'http://[bad/v1/status', undefined, 400, 'bad_request'],
+      ['GET', '/v1/nothing', undefined, 404, 'not_found'],
+    ];
+    // Every endpoint takes its one method; anything else is 405 with Allow.
+    for (const [path, allowed] of [
+      ['/v1/status', 'GET'],
+      ['/v1/logs', 'GET'],
+      ['/v1/actions', 'GET'],
+      ['/v1/reload', 'POST'],
+      ['/v1/processes/steady/restart', 'POST'],
+      ['/v1/actions/x', 'POST'],
+    ] as const) {
+      for (const method of ['GET', 'POST', 'PUT', 'DELETE', 'PATCH']) {
+        if (method !== allowed) cases.push([method, path, undefined, 405, 'method_not_allowed']);
+      }
+    }
+    for (const [method, path, body, status, code] of cases) {
+      const answer = await rawRequest(socket, method, path, body);
+      expect(answer.status, `${method} ${path} ${body ?? ''}`).toBe(status);
+      expect(JSON.parse(answer.body), `${method} ${path}`).toMatchObject({ error: { code } });
+      if (status === 405) expect(answer.headers).toMatch(/^allow: (GET|POST)\r?$/im);
+    }
+    const errors = parseRecords(run.stdout()).filter((r) => r.level === 'error' || r.level === 'fatal');
+    expect(errors).toEqual([]);
+    // Still serving after all that.
+    expect((await ctl('status')).code).toBe(0);
+  });
+
+  it('shares one readiness evaluation between concurrent status callers, and bounds them', async () => {
+    const run = start([...tsxNode, fixtureService], {
+      ...env,
+      FIXTURE_READINESS_MS: '300',
+      FIXTURE_PROCESSES: JSON.stringify([{ name: 'steady', command: 'sleep', args: ['1000'] }]),
+    });
+    running.push(run);
+    await run.waitFor((r) => r.stdout().includes('fixture ready'), 20_000, 'ready');
+    const socket = join(dir.path, 'run', 'fixture.sock');
+    const runs = async () => JSON.parse((await rawRequest(socket, 'GET', '/v1/status')).body).details.readinessRuns;
+    await new Promise((r) => setTimeout(r, 1_100)); // past the shared window of the last one
+    const before = await runs();
+    const answers = await Promise.all(Array.from({ length: 300 }, () => rawRequest(socket, 'GET', '/v1/status')));
+    const ok = answers.filter((a) => a.status === 200);
+    const busy = answers.filter((a) => a.status === 503);
+    const reset = answers.filter((a) => a.status === 0);
+    expect(ok.length + busy.length + reset.length).toBe(300);
+    expect(ok.length).toBeGreaterThanOrEqual(64);
+    for (const a of busy) expect(JSON.parse(a.body).error.code).toBe('busy');
+    // 300 callers within ~300 ms: one evaluation (two if the window turned), not 300. The
+    // status publisher's own heartbeat may add one.
+    const after = await runs();
+    expect(after - before).toBeLessThanOrEqual(4);
+  });
+
   it('says so when nothing answers (exit 69) and refuses bad usage (exit 64)', async () => {
     const none = await ctl('status');
     expect(none.code).toBe(69);
@@ -124,6 +194,9 @@ describe('ctl against a running service', () => {
     const usage = await ctl('restart');
     expect(usage.code).toBe(64);
     expect(usage.stderr).toMatch(/ctl restart needs a process name/);
+    const outside = await ctl('--service', '../../tmp/x', 'status');
+    expect(outside.code).toBe(64);
+    expect(outside.stderr).toMatch(/--service takes a service name .* found "\.\.\/\.\.\/tmp\/x"/);
     const help = await ctl('--help');
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^ctl: command a running service/);
@@ -149,3 +222,33 @@ describe('ctl against a running service', () => {
     expect(after.actions).toEqual([{ name: 'renew', summary: expect.stringContaining('issue a new certificate now') }]);
   });
 });
+
+/** One request written by hand: methods, targets and bodies a well-behaved client would not send. */
+function rawRequest(
+  socket: string,
+  method: string,
+  target: string,
+  body?: string,
+): Promise<{ status: number; headers: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const conn = connect(socket);
+    let text = '';
+    conn.setEncoding('utf8');
+    conn.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    // Past the server's connection bound it closes at once: that caller sees a reset.
+    conn.on('error', (err: NodeJS.ErrnoException) =>
+      ['EPIPE', 'ECONNRESET'].includes(err.code ?? '') ? resolve({ status: 0, headers: '', body: '' }) : reject(err),
+    );
+    conn.on('end', () => {
+      const [head = '', rest = ''] = text.split('\r\n\r\n');
+      resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(head)?.[1] ?? 0), headers: head, body: rest });
+    });
+    const payload = body ?? '';
+    conn.write(
+      `${method} ${target} HTTP/1.1\r\nHost: control\r\nConnection: close\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`,
+    );
+  });
+}

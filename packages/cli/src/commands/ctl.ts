@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { ProcessStatus } from '@podserve/runtime';
 import { UsageError } from '@podserve/runtime/errors';
+import { findService } from '../services.js';
 import { ctlUsage } from '../usage.js';
 
 /** sysexits: the service could not be reached. */
@@ -39,11 +41,17 @@ export async function ctlCommand(args: readonly string[], env: NodeJS.ProcessEnv
   if (command === undefined)
     throw new UsageError('ctl needs a command: status, start, stop, restart, reload, logs, actions or an action name');
   checkArguments(command, rest);
+  if (values.service !== undefined && !SERVICE_NAME.test(values.service)) {
+    throw new UsageError(
+      `ctl: --service takes a service name (lower-case letters, digits and -, as in services.json); found "${values.service}"`,
+    );
+  }
   const client = await import('@podserve/runtime/control');
   const json = values.json ?? false;
   try {
     const socket =
-      values.socket ?? client.findControlSocket(env.PODSERVE_RUN_DIR || client.DEFAULT_RUN_DIR, values.service);
+      values.socket ??
+      client.findControlSocket(env.PODSERVE_RUN_DIR || client.DEFAULT_RUN_DIR, values.service ?? containerService());
     const call = <T>(method: 'GET' | 'POST', path: string, body?: unknown) =>
       client.controlRequest<T>(socket, method, path, body);
     switch (command) {
@@ -93,7 +101,17 @@ export async function ctlCommand(args: readonly string[], env: NodeJS.ProcessEnv
       }
       default: {
         const input = actionInput(rest);
-        const { result } = await call<{ result: unknown }>('POST', `/v1/actions/${encodeURIComponent(command)}`, input);
+        const { result } = await call<{ result: unknown }>(
+          'POST',
+          `/v1/actions/${encodeURIComponent(command)}`,
+          input,
+        ).catch((err: unknown) => {
+          // Neither a command nor one of this service's actions: a bad command line.
+          if (err instanceof client.ControlRequestError && err.status === 404) {
+            throw new UsageError(`ctl: unknown command "${command}": ${err.message}; see ctl --help`);
+          }
+          throw err;
+        });
         process.stdout.write(
           json || typeof result !== 'string' ? `${JSON.stringify(result, null, 2)}\n` : `${result}\n`,
         );
@@ -110,6 +128,25 @@ export async function ctlCommand(args: readonly string[], env: NodeJS.ProcessEnv
       return 1;
     }
     throw err;
+  }
+}
+
+/** What services.json allows as a name: never a path (`../../tmp/x` must not pick a socket). */
+const SERVICE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+/**
+ * The service this container runs, when ctl runs inside one: its PID 1 is
+ * `node …/main.js SERVICE`. In a pod the run directory holds every service's socket, and
+ * `ctl status` in the apache container means apache's.
+ */
+function containerService(): string | undefined {
+  try {
+    const argv = readFileSync('/proc/1/cmdline', 'utf8').split('\0');
+    const main = argv.findIndex((a) => a.endsWith('/main.js') || a === 'main.js');
+    const service = main >= 0 ? argv[main + 1] : undefined;
+    return service !== undefined && SERVICE_NAME.test(service) && findService(service) ? service : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -162,8 +199,10 @@ function actionInput(rest: readonly string[]): Record<string, unknown> {
 
 function statusTable(s: Status): string {
   const mark = (ok: boolean) => (ok ? 'ok' : 'NOT OK');
+  // The header is the verdict: a service in its ready phase whose checks fail is not ready.
+  const verdict = s.readiness.ok ? 'ready' : `NOT READY (phase ${s.phase})`;
   const out = [
-    `${s.service} (mode ${s.mode}, pid ${s.pid}): ${s.phase}`,
+    `${s.service} (mode ${s.mode}, pid ${s.pid}): ${verdict}`,
     `  readiness: ${mark(s.readiness.ok)}: ${s.readiness.reason}`,
     `  liveness:  ${mark(s.liveness.ok)}: ${s.liveness.reason}`,
   ];

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { basename, dirname, join } from 'node:path';
 import { errorMessage, PodServeError } from '../errors.js';
-import { chmod, lstat, unlink } from '../files/fs.js';
+import { chmod, lstat, mkdtemp, rename, rm, unlink } from '../files/fs.js';
 import type { Logger } from '../logging/logger.js';
 import type { ProcessStatus } from '../supervisor/supervised-process.js';
 import type { LogBuffer } from './log-buffer.js';
@@ -31,7 +32,11 @@ export class RequestFailed extends PodServeError {
 }
 
 /** The caller's mistake (a malformed body, a bad field, a record that cannot be): 400, logged at debug only. */
-export /** Well-formed, but it clashes with what is there (a record the configuration sets): 409. */
+export class BadRequest extends PodServeError {
+  override readonly name = 'BadRequest';
+}
+
+/** Well-formed, but it clashes with what is there (a record the configuration sets): 409. */
 export class Conflict extends PodServeError {
   override readonly name = 'Conflict';
 }
@@ -44,6 +49,12 @@ export class Unavailable extends PodServeError {
 /** Only root (and the socket's group) may connect: the socket is the keys to the service. */
 const SOCKET_MODE = 0o660;
 const MAX_BODY_BYTES = 64 * 1024;
+/** Requests answered at once; more get 503 busy. Each holds a parser, buffers and a promise. */
+const MAX_CONCURRENT_REQUESTS = 64;
+/** `logs?follow=1` streams at once (each may buffer up to FOLLOW_BUFFER_BYTES). */
+const MAX_FOLLOWERS = 8;
+/** Connections the server accepts at all; beyond, the kernel backlog and then refusals. */
+const MAX_CONNECTIONS = 256;
 /** What a `logs` follower may fall behind by before it is disconnected. */
 const FOLLOW_BUFFER_BYTES = 1024 * 1024;
 
@@ -63,8 +74,30 @@ export async function startControlServer(
   log: Logger,
 ): Promise<ControlServer | null> {
   const { createServer, request } = await import('node:http');
+  let inFlight = 0;
+  let followers = 0;
   const server = createServer((req, res) => {
-    void route(req, res, handlers, log).catch((err: unknown) => {
+    // Every caller costs memory until answered: past the bound, a clear 503 instead.
+    if (inFlight >= MAX_CONCURRENT_REQUESTS) {
+      res.setHeader('retry-after', '1');
+      sendError(res, 503, 'busy', `over ${MAX_CONCURRENT_REQUESTS} requests in progress; try again`);
+      return;
+    }
+    inFlight += 1;
+    res.once('close', () => {
+      inFlight -= 1;
+    });
+    const slot = {
+      follow: () => {
+        if (followers >= MAX_FOLLOWERS) return false;
+        followers += 1;
+        res.once('close', () => {
+          followers -= 1;
+        });
+        return true;
+      },
+    };
+    void route(req, res, handlers, log, slot).catch((err: unknown) => {
       log.error({ err: errorMessage(err), url: req.url }, 'control request failed');
       if (!res.headersSent) sendError(res, 500, 'internal', errorMessage(err));
       else res.destroy();
@@ -72,36 +105,42 @@ export async function startControlServer(
   });
   // A follower's stream must not keep a stopping runtime waiting.
   server.keepAliveTimeout = 1_000;
+  // Idle or half-sent requests do not hold a connection for ever.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 60_000;
+  server.maxConnections = MAX_CONNECTIONS;
 
-  const listen = () =>
-    new Promise<void>((resolve, reject) => {
-      // Created 0660 from the start, not 0755 until the chmod below.
-      const umask = process.umask(0o117);
-      server.once('error', (err) => {
-        process.umask(umask);
-        reject(err);
-      });
-      server.listen(path, () => {
-        process.umask(umask);
-        server.removeAllListeners('error');
+  // The socket is made in a private directory (0700), given its mode, and renamed into place:
+  // it is never reachable with a wider mode, and the process umask (shared by everything
+  // else running in PID 1 meanwhile) is never touched.
+  const staging = await mkdtemp(join(dirname(path), `.${basename(path)}-`));
+  const staged = join(staging, 'sock');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(staged, () => {
+        server.removeListener('error', reject);
         resolve();
       });
     });
-  try {
-    await listen();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    // A socket file is there: left by a crashed run (nobody answers) or in use by a live one.
-    if (await answers(request, path)) {
-      log.warn({ path }, `another instance answers on ${path}; this one runs without a control socket`);
-      return null;
+    await chmod(staged, SOCKET_MODE);
+    if (await exists(path)) {
+      // A socket file is there: left by a crashed run (nobody answers) or in use by a live one.
+      if (await answers(request, path)) {
+        log.warn({ path }, `another instance answers on ${path}; this one runs without a control socket`);
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        return null;
+      }
+      // Only a stale socket is replaced: a regular file there is somebody's, and stays.
+      if (!(await isSocket(path))) throw new PodServeError(`${path} exists and is not a socket; not replacing it`);
     }
-    // Only a stale socket is removed: a regular file there is somebody's, and stays.
-    if (!(await isSocket(path))) throw err;
-    await unlink(path);
-    await listen();
+    await rename(staged, path);
+  } catch (err) {
+    server.close();
+    throw err;
+  } finally {
+    await rm(staging, { recursive: true, force: true }).catch(() => undefined);
   }
-  await chmod(path, SOCKET_MODE);
   server.unref();
   log.debug({ path }, `control socket listening on ${path}`);
   return {
@@ -114,10 +153,22 @@ export async function startControlServer(
   };
 }
 
-async function route(req: IncomingMessage, res: ServerResponse, h: ControlHandlers, log: Logger): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://control');
-  const parts = url.pathname.split('/').filter(Boolean);
+async function route(
+  req: IncomingMessage,
+  res: ServerResponse,
+  h: ControlHandlers,
+  log: Logger,
+  slot: { follow(): boolean },
+): Promise<void> {
   const method = req.method ?? 'GET';
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://control');
+  } catch {
+    log.debug({ method, url: req.url }, 'control: malformed request target');
+    return sendError(res, 400, 'bad_request', 'malformed request target');
+  }
+  const parts = url.pathname.split('/').filter(Boolean);
   log.debug({ method, path: url.pathname }, `control: ${method} ${url.pathname}`);
   if (parts[0] !== 'v1')
     return sendError(res, 404, 'not_found', `no such endpoint: ${url.pathname} (the API is under /v1/)`);
@@ -151,7 +202,7 @@ async function route(req: IncomingMessage, res: ServerResponse, h: ControlHandle
     }
     if (resource === 'logs' && parts.length === 2) {
       if (!allow(req, res, 'GET')) return;
-      return streamLogs(url, res, h.logs);
+      return streamLogs(url, res, h.logs, slot);
     }
     if (resource === 'actions' && parts.length === 2) {
       if (!allow(req, res, 'GET')) return;
@@ -165,27 +216,46 @@ async function route(req: IncomingMessage, res: ServerResponse, h: ControlHandle
     }
     return sendError(res, 404, 'not_found', `no such endpoint: ${method} ${url.pathname}`);
   } catch (err) {
-    if (err instanceof URIError) return sendError(res, 400, 'bad_request', `malformed name in ${url.pathname}`);
-    if (err instanceof NotFound) return sendError(res, 404, 'not_found', err.message);
-    if (err instanceof RequestFailed) return sendError(res, 500, 'failed', err.message);
-    if (err instanceof BadRequest) return sendError(res, 400, 'bad_request', err.message);
-    if (err instanceof Conflict) return sendError(res, 409, 'conflict', err.message);
-    if (err instanceof Unavailable) return sendError(res, 503, 'unavailable', err.message);
-    if (err instanceof PodServeError) return sendError(res, 400, 'refused', err.message);
-    throw err;
+    const answer = errorAnswer(err, url.pathname);
+    if (!answer) throw err;
+    // A caller's mistake is the caller's to read, not an error of the service's.
+    if (answer.status >= 500) log.warn({ method, path: url.pathname, err: answer.message }, 'control request failed');
+    else
+      log.debug({ method, path: url.pathname, status: answer.status, err: answer.message }, 'control request refused');
+    return sendError(res, answer.status, answer.code, answer.message);
   }
 }
 
-function streamLogs(url: URL, res: ServerResponse, logs: LogBuffer): void {
+/** The HTTP answer for an error a handler threw on purpose; undefined for a bug (500 internal). */
+function errorAnswer(err: unknown, path: string): { status: number; code: string; message: string } | undefined {
+  if (err instanceof URIError) return { status: 400, code: 'bad_request', message: `malformed name in ${path}` };
+  if (!(err instanceof PodServeError)) return undefined;
+  const kinds: Array<[new (...a: never[]) => PodServeError, number, string]> = [
+    [NotFound, 404, 'not_found'],
+    [BadRequest, 400, 'bad_request'],
+    [Conflict, 409, 'conflict'],
+    [Unavailable, 503, 'unavailable'],
+    [RequestFailed, 500, 'failed'],
+  ];
+  const [, status, code] = kinds.find(([kind]) => err instanceof kind) ?? [PodServeError, 400, 'refused'];
+  return { status, code, message: err.message };
+}
+
+function streamLogs(url: URL, res: ServerResponse, logs: LogBuffer, slot: { follow(): boolean }): void {
   const raw = url.searchParams.get('lines') ?? '100';
   const lines = Number(raw);
   if (!/^\d+$/.test(raw) || lines > logs.capacity) {
     sendError(res, 400, 'bad_request', `lines must be a whole number from 0 to ${logs.capacity}; found "${raw}"`);
     return;
   }
+  const follow = url.searchParams.get('follow') === '1';
+  if (follow && !slot.follow()) {
+    sendError(res, 503, 'busy', `${MAX_FOLLOWERS} log followers are connected already; try again later`);
+    return;
+  }
   res.writeHead(200, { 'content-type': 'application/x-ndjson' });
   for (const line of logs.last(lines)) res.write(`${line}\n`);
-  if (url.searchParams.get('follow') !== '1') {
+  if (!follow) {
     res.end();
     return;
   }
@@ -235,6 +305,15 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 function sendError(res: ServerResponse, status: number, code: string, message: string, details?: unknown): void {
   const body: ErrorResponse = { error: { code, message, ...(details === undefined ? {} : { details }) } };
   sendJson(res, status, body);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function isSocket(path: string): Promise<boolean> {

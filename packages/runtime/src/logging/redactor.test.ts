@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
 import { openSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from './logger.js';
 import { Redactor } from './redactor.js';
 

@@ -28,7 +28,7 @@ export function controlHandlers(parts: Parts): ControlHandlers {
       return ok ? { ok } : { ok, reason: service.reloadProblem() };
     },
     async status(): Promise<StatusResponse> {
-      const status = await parts.publisher.evaluate();
+      const status = await parts.publisher.current();
       return {
         service: parts.name,
         pid: status.pid,
@@ -58,8 +58,10 @@ export function controlHandlers(parts: Parts): ControlHandlers {
       return proc.status();
     },
     async action(name, input) {
-      const action = service.actions()[name];
-      if (!action) {
+      const offered = service.actions();
+      // Own properties only: "constructor" or "__proto__" is no action.
+      const action = Object.hasOwn(offered, name) ? offered[name] : undefined;
+      if (typeof action?.run !== 'function') {
         const known = actions().map((a) => a.name);
         throw new NotFound(`no action "${name}"; ${parts.name} offers: ${known.join(', ') || 'none'}`);
       }
