@@ -234,6 +234,91 @@ describe('running service', () => {
   });
 });
 
+describe('stopping', () => {
+  it.each([
+    ['SIGUSR1', 'unhandled rejection', 'fixture: a rejection nobody handles'],
+    ['SIGWINCH', 'uncaught exception', 'fixture: an exception nobody catches'],
+  ] as const)(
+    'a %s-triggered %s is logged once and stops everything in order with exit 70',
+    async (signal, origin, message) => {
+      const run = start(fixture, {
+        ...env,
+        FIXTURE_PROCESSES: processes({ name: 'worker', command: 'sleep', args: ['1000'] }),
+      });
+      await run.waitFor((r) => r.stdout().includes('fixture ready'), 20_000, 'ready');
+      const workerPid = run.records().find((r) => r.proc === 'worker' && typeof r.pid === 'number')?.pid as number;
+      run.child.kill(signal);
+      expect(await run.exited).toEqual({ code: 70, signal: null });
+      const fatal = run.records().filter((r) => r.level === 'fatal');
+      expect(fatal).toHaveLength(1);
+      expect(fatal[0]).toMatchObject({ origin, err: message });
+      expect(String(fatal[0]?.stack)).toContain(message);
+      // The ordered stop ran: the worker was stopped by the runtime, not orphaned.
+      expect(run.stdout()).toMatch(/"msg":"fixture stopped"/);
+      expect(() => process.kill(workerPid, 0)).toThrow();
+    },
+  );
+
+  it('a stop that arrives during a reload waits for the reload to finish, then stops with exit 0', async () => {
+    const mark = join(dir.path, 'reloaded');
+    const run = start(fixture, {
+      ...env,
+      FIXTURE_RELOAD_MS: '1500',
+      FIXTURE_RELOAD_MARK: mark,
+      FIXTURE_PROCESSES: processes({ name: 'worker', command: 'sleep', args: ['1000'], reload: { signal: 'SIGHUP' } }),
+    });
+    await run.waitFor((r) => r.stdout().includes('fixture ready'), 20_000, 'ready');
+    run.child.kill('SIGHUP');
+    await run.waitFor((r) => r.stdout().includes('reload: taking 1500 ms'), 5_000, 'the reload');
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toEqual({ code: 0, signal: null });
+    // The reload finished before the runtime exited: nothing of it runs on after PID 1.
+    expect(existsSync(mark)).toBe(true);
+    const out = run.stdout();
+    expect(out).toContain('reload interrupted by SIGTERM');
+    expect(out).toMatch(/waiting up to \d+ ms for the reload in progress before stopping/);
+    expect(out.indexOf('reload: done')).toBeLessThan(out.indexOf('stopping with SIGTERM'));
+  });
+
+  it('fits the whole stop in STOP_GRACE_PERIOD: graceful, then the fast stop, then SIGKILL, and exits 0', async () => {
+    const run = start(fixture, {
+      ...env,
+      STOP_GRACE_PERIOD: '4',
+      FIXTURE_PROCESSES: processes(
+        // Ignores its graceful stop (SIGWINCH) and leaves on the fast one (SIGTERM), like a
+        // busy apache.
+        {
+          name: 'slow',
+          command: 'sh',
+          args: ['-c', 'trap "" WINCH; trap "exit 0" TERM; while :; do sleep 0.1; done'],
+          stop: { signal: 'SIGWINCH' },
+          fastStop: { signal: 'SIGTERM' },
+          fastStopMs: 1_000,
+          stopTimeoutMs: 60_000,
+        },
+        // Ignores everything but SIGKILL, and declares a stop timeout past the grace period.
+        {
+          name: 'stubborn',
+          command: 'sh',
+          args: ['-c', 'trap "" TERM; while :; do sleep 0.1; done'],
+          stopTimeoutMs: 60_000,
+        },
+      ),
+    });
+    await run.waitFor((r) => r.stdout().includes('fixture ready'), 20_000, 'ready');
+    const started = Date.now();
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toEqual({ code: 0, signal: null });
+    // 4 s of grace less the runtime's reserve of 1.5 s: done well before a container runtime's SIGKILL.
+    expect(Date.now() - started).toBeLessThan(4_000);
+    const out = run.stdout();
+    expect(out).toContain('stopping fixture within 2500 ms');
+    expect(out).toMatch(/"proc":"slow".*graceful stop not done after \d+ ms; sending SIGTERM \(fast stop\)/);
+    expect(out).toMatch(/"proc":"stubborn".*did not stop within \d+ ms; sending SIGKILL/);
+    expect(out).not.toMatch(/"proc":"slow"[^\n]*sending SIGKILL/);
+  });
+});
+
 describe('logging', () => {
   it('logs to stdout and the service log file, and redacts secrets everywhere', async () => {
     const secret = 'tok-9f8e7d6c5b4a';

@@ -48,6 +48,12 @@ export const commonEnv = defineEnv({
     default: 'false',
     description: 'Log the content of every config file the service renders.',
   },
+  STOP_GRACE_PERIOD: {
+    ...integer({ min: 3, max: 3_600 }),
+    default: '10',
+    description:
+      "The container's grace period in seconds, from SIGTERM to SIGKILL: podman stop's default is 10; in pod.yaml, `terminationGracePeriodSeconds`, with the same value here. The whole stop (a reload in flight, each daemon's graceful stop, its fast stop, then SIGKILL) is planned to end 1.5 s before it, so the runtime exits 0 on its own.",
+  },
   PODSERVE_RUN_DIR: {
     ...absolutePath(),
     default: DEFAULT_RUN_DIR,

@@ -13,6 +13,19 @@ export interface CommonSettings {
   logConfigs: boolean;
   runDir: string;
   logDir: string;
+  /**
+   * How long the whole stop may take (STOP_GRACE_PERIOD less the runtime's own reserve): a
+   * daemon's graceful-stop timeout is derived from it, so it fits in the container's grace.
+   */
+  stopBudgetMs: number;
+}
+
+/** What the runtime keeps of the grace period for itself: draining logs, exiting, slow reaping. */
+export const STOP_RESERVE_MS = 1_500;
+
+/** The stop budget for a grace period in seconds. */
+export function stopBudgetMs(gracePeriodSeconds: number): number {
+  return Math.max(1_000, gracePeriodSeconds * 1_000 - STOP_RESERVE_MS);
 }
 
 /** What the runner hands a service: its validated config and the runtime's tools. */

@@ -27,10 +27,11 @@ import { createLogger, type LoggerHandle, serviceLevelVariable } from '../loggin
 import { Redactor } from '../logging/redactor.js';
 import { OrphanReaper, type ReaperCalls } from '../pid1/orphan-reaper.js';
 import { consumeSignals, type HandledSignal } from '../pid1/signals.js';
+import { settlesWithin } from '../supervisor/process-group.js';
 import type { ProcessSpec } from '../supervisor/process-spec.js';
 import type { ProcessStatus } from '../supervisor/supervised-process.js';
 import { Supervisor } from '../supervisor/supervisor.js';
-import type { BaseService, CommonSettings, ServiceDefinition } from './base-service.js';
+import { type BaseService, type CommonSettings, type ServiceDefinition, stopBudgetMs } from './base-service.js';
 import { controlHandlers } from './control-handlers.js';
 import { EventQueue } from './event-queue.js';
 
@@ -47,10 +48,15 @@ type RunnerEvent =
   /** A reload asked for over the control socket: handled like SIGHUP, then answered. */
   | { type: 'reload'; reply: (ok: boolean) => void }
   | { type: 'finished'; code: number }
-  | { type: 'critical'; process: ProcessStatus };
+  | { type: 'critical'; process: ProcessStatus }
+  /** An exception nothing caught, or a rejection nothing handled: a bug, stopped in order. */
+  | { type: 'fatal'; origin: string; error: unknown };
 
 const STOP_SIGNALS: readonly HandledSignal[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
-const isAbort = (e: RunnerEvent) => e.type === 'critical' || (e.type === 'signal' && STOP_SIGNALS.includes(e.signal));
+const isAbort = (e: RunnerEvent) =>
+  e.type === 'critical' || e.type === 'fatal' || (e.type === 'signal' && STOP_SIGNALS.includes(e.signal));
+/** After the stop budget, how long the service's stop() may still take before everything is killed. */
+const STOP_OVERRUN_MS = 500;
 
 type Step = 'validate' | 'configure' | 'startProcesses';
 const STEP_EXIT: Record<Step, number> = {
@@ -131,6 +137,7 @@ export async function runService<S extends EnvSpec>(
     logConfigs: common.values.LOG_CONFIGS,
     runDir: common.values.PODSERVE_RUN_DIR,
     logDir: common.values.LOG_DIR,
+    stopBudgetMs: stopBudgetMs(common.values.STOP_GRACE_PERIOD),
   };
   log.info(
     { mode, dryRun, environment, pid: process.pid },
@@ -218,6 +225,23 @@ async function liveRun(run: LiveRun): Promise<number> {
     else events.push({ type: 'signal', signal });
   });
   supervisor.on('critical', (process) => events.push({ type: 'critical', process }));
+  // The last resort: a bug that throws or rejects where nobody catches it gets one fatal line
+  // with its stack, then the ordered stop (exit 70), instead of Node's raw exit 1 that leaves
+  // daemons to the container runtime's SIGKILL.
+  let fatalSeen = false;
+  const onFatal = (origin: string) => (error: unknown) => {
+    log.fatal(
+      { origin, err: errorMessage(error), stack: error instanceof Error ? error.stack : undefined },
+      `${origin}: ${errorMessage(error)}${fatalSeen ? '' : `; stopping ${name} in order (exit ${ExitCode.internal})`}`,
+    );
+    if (fatalSeen) return;
+    fatalSeen = true;
+    events.push({ type: 'fatal', origin, error });
+  };
+  const onUncaught = onFatal('uncaught exception');
+  const onUnhandled = onFatal('unhandled rejection');
+  process.on('uncaughtException', onUncaught);
+  process.on('unhandledRejection', onUnhandled);
   void service.finished.then((code) => events.push({ type: 'finished', code }));
 
   const reaper = new OrphanReaper(reaperCalls, log);
@@ -253,9 +277,25 @@ async function liveRun(run: LiveRun): Promise<number> {
     : null;
 
   let exitCode: number = ExitCode.ok;
-  let stopSignal: HandledSignal | null = null;
+  // Assigned in stopFor() too: typed so the compiler does not narrow it to null.
+  let stopSignal = null as HandledSignal | null;
   let startedOk = true;
   let trimTimer: NodeJS.Timeout | undefined;
+  /** A start step or a reload that a stop interrupted: the stop waits for it (bounded) first. */
+  let unfinished: { what: string; work: Promise<unknown> } | null = null;
+  const stopFor = (event: RunnerEvent) => {
+    if (event.type === 'critical') {
+      exitCode = ExitCode.criticalProcessFailed;
+      log.error(
+        { process: event.process.name, reason: event.process.reason, exitCode },
+        `critical process ${event.process.name} failed; stopping ${name}`,
+      );
+    } else if (event.type === 'fatal') {
+      exitCode = ExitCode.internal;
+    } else if (event.type === 'signal') {
+      stopSignal = event.signal;
+    }
+  };
 
   // 3. Startup steps; a stop signal or a critical failure cuts them short.
   for (const step of ['validate', 'configure', 'startProcesses'] as const) {
@@ -264,8 +304,10 @@ async function liveRun(run: LiveRun): Promise<number> {
     if (outcome.kind === 'ok') continue;
     startedOk = false;
     if (outcome.kind === 'failed') exitCode = STEP_EXIT[step];
-    else if (outcome.event.type === 'critical') exitCode = ExitCode.criticalProcessFailed;
-    else if (outcome.event.type === 'signal') stopSignal = outcome.event.signal;
+    else {
+      stopFor(outcome.event);
+      unfinished = { what: step, work: outcome.work };
+    }
     break;
   }
 
@@ -285,46 +327,35 @@ async function liveRun(run: LiveRun): Promise<number> {
         log.info({ exitCode }, `${name} finished`);
         break;
       }
-      if (event.type === 'critical') {
-        exitCode = ExitCode.criticalProcessFailed;
-        log.error(
-          { process: event.process.name, reason: event.process.reason, exitCode },
-          `critical process ${event.process.name} failed; stopping ${name}`,
-        );
-        break;
-      }
-      if (event.type === 'signal' && STOP_SIGNALS.includes(event.signal)) {
-        stopSignal = event.signal;
+      if (
+        event.type === 'critical' ||
+        event.type === 'fatal' ||
+        (event.type === 'signal' && STOP_SIGNALS.includes(event.signal))
+      ) {
+        stopFor(event);
         break;
       }
       if (event.type === 'reload' || event.signal === 'SIGHUP') {
         const reply = event.type === 'reload' ? event.reply : () => undefined;
         log.info(event.type === 'reload' ? 'reload requested over the control socket' : 'SIGHUP: reloading');
-        // A stop or a critical failure must not wait for a slow reload to finish.
+        // A stop or a critical failure does not queue behind a slow reload: the stop begins
+        // (the service's abort signal fires, so it can give up at a safe point) and waits,
+        // within its budget, for the reload to end before it stops any process.
         const interrupt = events.take(isAbort);
-        const outcome = await Promise.race([
-          service.reload().then(
-            (ok) => ({ ok: ok === true }),
-            (err: unknown) => {
-              log.error({ err: errorMessage(err) }, 'reload threw');
-              return { ok: false };
-            },
-          ),
-          interrupt.promise,
-        ]);
+        const reloading = service.reload().then(
+          (ok) => ({ ok: ok === true }),
+          (err: unknown) => {
+            log.error({ err: errorMessage(err) }, 'reload threw');
+            return { ok: false };
+          },
+        );
+        const outcome = await Promise.race([reloading, interrupt.promise]);
         interrupt.cancel();
         reply('ok' in outcome && outcome.ok);
         if ('type' in outcome) {
-          log.warn('reload interrupted');
-          if (outcome.type === 'critical') {
-            exitCode = ExitCode.criticalProcessFailed;
-            log.error(
-              { process: outcome.process.name, exitCode },
-              `critical process ${outcome.process.name} failed; stopping ${name}`,
-            );
-          } else if (outcome.type === 'signal') {
-            stopSignal = outcome.signal;
-          }
+          log.warn(`reload interrupted by ${outcome.type === 'signal' ? outcome.signal : outcome.type}`);
+          stopFor(outcome);
+          unfinished = { what: 'reload', work: reloading };
           break;
         }
         if (outcome.ok) log.info('reload complete');
@@ -346,16 +377,34 @@ async function liveRun(run: LiveRun): Promise<number> {
     else if (event.type === 'reload') event.reply(false); // no reload once the stop has begun
   }
   await publisher.setPhase('stopping');
-  if (stopSignal) log.info({ signal: stopSignal }, `${stopSignal}: stopping ${name}`);
-  abort.abort();
   const stopStarted = Date.now();
-  try {
-    await service.stop(stopSignal);
-  } catch (err) {
+  const budgetMs = settings.stopBudgetMs;
+  const deadline = stopStarted + budgetMs;
+  if (stopSignal) log.info({ signal: stopSignal, budgetMs }, `${stopSignal}: stopping ${name} within ${budgetMs} ms`);
+  abort.abort();
+  if (unfinished) {
+    // Half the budget at most: the daemons' own stop needs the rest.
+    const waitMs = Math.floor(budgetMs / 2);
+    log.info({ waitMs }, `waiting up to ${waitMs} ms for the ${unfinished.what} in progress before stopping`);
+    if (await settlesWithin(unfinished.work, waitMs)) log.debug(`the ${unfinished.what} in progress ended`);
+    else log.warn(`the ${unfinished.what} did not end within ${waitMs} ms; stopping anyway`);
+  }
+  supervisor.setStopDeadline(deadline);
+  const stopping = service.stop(stopSignal).catch((err: unknown) => {
     log.error({ err: errorMessage(err) }, 'stop threw; killing what is left');
+    supervisor.killAll();
+  });
+  if (!(await settlesWithin(stopping, deadline - Date.now() + STOP_OVERRUN_MS))) {
+    log.error(
+      { budgetMs },
+      `${name} did not stop within its ${budgetMs} ms budget (STOP_GRACE_PERIOD); killing every process group`,
+    );
+    supervisor.killAll();
   }
   if (stopSignal) exitCode = service.exitCodeAfterStop();
   log.info({ exitCode, stopMs: Date.now() - stopStarted }, `${name} stopped`);
+  process.off('uncaughtException', onUncaught);
+  process.off('unhandledRejection', onUnhandled);
   detachSignals();
   clearInterval(trimTimer);
   reaper.stop();
@@ -401,7 +450,11 @@ async function openControlSocket(
   }
 }
 
-type StepOutcome = { kind: 'ok' } | { kind: 'failed' } | { kind: 'interrupted'; event: RunnerEvent };
+type StepOutcome =
+  | { kind: 'ok' }
+  | { kind: 'failed' }
+  /** `work`: the step itself, still running, which the stop waits for. */
+  | { kind: 'interrupted'; event: RunnerEvent; work: Promise<unknown> };
 
 async function runStep(
   name: string,
@@ -413,10 +466,16 @@ async function runStep(
   const started = Date.now();
   log.debug({ step }, `${step}: started`);
   const interrupt = events.take(isAbort);
+  // Settles either way: once interrupted, its outcome no longer matters, only its end.
+  const work = service[step]();
+  const ended = work.then(
+    () => undefined,
+    () => undefined,
+  );
   try {
     const result = await Promise.race([
-      service[step]().then((value): StepOutcome | unknown => value),
-      interrupt.promise.then((event): StepOutcome => ({ kind: 'interrupted', event })),
+      work.then((value): StepOutcome | unknown => value),
+      interrupt.promise.then((event): StepOutcome => ({ kind: 'interrupted', event, work: ended })),
     ]);
     if (isOutcome(result)) {
       log.warn({ step }, `${step} of ${name} interrupted`);

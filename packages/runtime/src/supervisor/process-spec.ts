@@ -66,8 +66,19 @@ export interface ProcessSpec {
    * not), and its restart waits for them to be gone.
    */
   leftoverGraceMs?: number;
-  /** After this long, SIGKILL goes to the whole process group. Default 8 s (inside podman's 10 s). */
+  /**
+   * After this long, SIGKILL goes to the whole process group. Default 8 s; the service's stop
+   * budget (from STOP_GRACE_PERIOD) caps it, whatever is declared.
+   */
   stopTimeoutMs?: number;
+  /**
+   * A quicker way to stop, sent when the declared (graceful) stop has not ended
+   * `fastStopMs` before the stop timeout: apache's SIGTERM after its graceful SIGWINCH ends
+   * long downloads but still lets apache stop its own workers, where SIGKILL would not.
+   */
+  fastStop?: { signal: NodeJS.Signals; target?: 'main' | 'group' };
+  /** How much of the stop timeout is kept for the fast stop. Default 2 s. */
+  fastStopMs?: number;
   /** How to make the process re-read its config; without it, reload restarts the process. */
   reload?: SignalAction;
   /**
@@ -101,6 +112,7 @@ export const processDefaults = {
   failedRetryMs: 300_000,
   stopSignal: 'SIGTERM' as NodeJS.Signals,
   stopTimeoutMs: 8_000,
+  fastStopMs: 2_000,
   leftoverGraceMs: 2_000,
   startTimeoutMs: 60_000,
   readinessIntervalMs: 250,

@@ -12,6 +12,8 @@ export interface StopRequest {
   /** The declared way to stop: a signal to the main process or its group, or a command. */
   action: SignalAction;
   timeoutMs: number;
+  /** Sent when the declared stop has not ended `windowMs` before the deadline. */
+  fast?: { signal: NodeJS.Signals; target?: 'main' | 'group'; windowMs: number };
   /** Settles when the main process has exited and been reaped. */
   exited: Promise<unknown>;
 }
@@ -42,6 +44,18 @@ export async function stopWithEscalation(req: StopRequest, log: Logger, commands
     killOne(req.pid, signal);
   }
 
+  if (req.fast && req.timeoutMs > req.fast.windowMs) {
+    const gracefulMs = req.timeoutMs - req.fast.windowMs;
+    if (!(await settlesWithin(req.exited, deadline - req.fast.windowMs - Date.now()))) {
+      const { signal: fast, target } = req.fast;
+      log.warn(
+        { pid: req.pid, signal: fast, gracefulMs },
+        `graceful stop not done after ${gracefulMs} ms; sending ${fast} (fast stop), SIGKILL in ${req.fast.windowMs} ms`,
+      );
+      if (target === 'group') killGroup(req.pid, fast);
+      else killOne(req.pid, fast);
+    }
+  }
   const leaderExited = await settlesWithin(req.exited, deadline - Date.now());
   // The main process is gone but workers or daemons it forked still hold the group: they get
   // the stop signal and the rest of the timeout.

@@ -257,6 +257,13 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
     await this.stopInstance({ final: true, signalOverride, timeoutOverrideMs });
   }
 
+  /** SIGKILL to its whole group, now: for a stop that overran the container's grace period. */
+  kill(): void {
+    this.retired = true;
+    const pid = this.pid;
+    if (pid !== null) killGroup(pid, 'SIGKILL');
+  }
+
   private request<T>(work: () => Promise<T>): Promise<T> {
     const next = this.requests.then(work, work);
     this.requests = next.catch(() => undefined);
@@ -311,7 +318,10 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
       : declared;
     const deadline = Date.now() + timeoutMs;
     this.setState('stopping');
-    await stopWithEscalation({ pid: child.pid, action, timeoutMs, exited: this.exited }, this.log, this.commands);
+    const fast = this.spec.fastStop
+      ? { ...this.spec.fastStop, windowMs: this.spec.fastStopMs ?? processDefaults.fastStopMs }
+      : undefined;
+    await stopWithEscalation({ pid: child.pid, action, timeoutMs, fast, exited: this.exited }, this.log, this.commands);
     // What is still in its pipes (an unterminated last line, say) is logged before the stop
     // completes, so exiting right after cannot lose it; a stray holder of the pipe cannot hold us.
     await settlesWithin(child.closed, Math.max(STOP_OUTPUT_GRACE_MS, deadline - Date.now()));

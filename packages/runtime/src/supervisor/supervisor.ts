@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { CommandRunner } from '../command.js';
 import { PodServeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { ProcessSpec } from './process-spec.js';
+import { type ProcessSpec, processDefaults } from './process-spec.js';
 import { type ProcessStatus, SupervisedProcess } from './supervised-process.js';
 
 /** Failed (crash loop, dependency) or exited non-zero with no restart coming. */
@@ -36,6 +36,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** Set by stopAll(): a service shutting down starts nothing more. */
   private stopping = false;
+  /** When the runner's stop must be over (STOP_GRACE_PERIOD): stopAll() fits inside it. */
+  private stopDeadline: number | null = null;
+
+  /** The runner says when the whole stop must end; every later stopAll() fits inside it. */
+  setStopDeadline(at: number): void {
+    this.stopDeadline = at;
+  }
+
+  /** SIGKILL to every process group: the runner's last word when a stop overran its budget. */
+  killAll(): void {
+    for (const p of this.list()) p.kill();
+  }
 
   add(spec: ProcessSpec): SupervisedProcess {
     if (this.stopping) throw new PodServeError(`process "${spec.name}" not added: the service is stopping`);
@@ -88,9 +100,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * Dependents stop before what they depend on; independent processes stop together. All
    * levels share one deadline, so the whole stop fits in the container's grace period.
    */
-  async stopAll(budgetMs = Math.max(0, ...this.list().map((p) => p.spec.stopTimeoutMs ?? 8_000))): Promise<void> {
+  async stopAll(budgetMs?: number): Promise<void> {
     this.stopping = true;
-    const deadline = Date.now() + budgetMs;
+    const longest = Math.max(0, ...this.list().map((p) => p.spec.stopTimeoutMs ?? processDefaults.stopTimeoutMs));
+    const deadline = Math.min(Date.now() + (budgetMs ?? longest), this.stopDeadline ?? Number.POSITIVE_INFINITY);
     const levels = new Map<string, number>();
     const level = (p: SupervisedProcess): number => {
       const known = levels.get(p.spec.name);
@@ -106,7 +119,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     for (const l of [...byLevel.keys()].sort((a, b) => b - a)) {
       const left = deadline - Date.now();
       await Promise.all(
-        (byLevel.get(l) ?? []).map((p) => p.stop(undefined, Math.min(p.spec.stopTimeoutMs ?? 8_000, left))),
+        (byLevel.get(l) ?? []).map((p) =>
+          p.stop(undefined, Math.min(p.spec.stopTimeoutMs ?? processDefaults.stopTimeoutMs, left)),
+        ),
       );
     }
   }
