@@ -119,6 +119,8 @@ describe('ConfigSet', () => {
     expect(await set.commit('reload refused')).toMatchObject({ ok: false, stage: 'reload' });
     expect(set.currentGeneration()).toBe(good);
     expect(calls).toEqual(['reload', 'reload']); // the new one, then the restored one
+    // Readiness reads lastError: the restored set serves, but the change was refused.
+    expect(set.lastError).toMatch(/did not take the new configuration \(reload failed\)/);
 
     calls.length = 0;
     results.reload = [true, true];
@@ -127,6 +129,14 @@ describe('ConfigSet', () => {
     expect(set.currentGeneration()).toBe(good);
     expect(calls).toEqual(['reload', 'confirm', 'reload']);
     expect(existsSync(join(dir.path, 'conf', good ?? ''))).toBe(true);
+    expect(set.lastError).toMatch(/stopped answering after the reload/);
+
+    // Only a commit that goes through clears it.
+    results.reload = [true];
+    results.confirm = [true];
+    opts = '  recursion no;\n  notify no;\n';
+    expect(await set.commit('fixed')).toMatchObject({ ok: true, changed: true });
+    expect(set.lastError).toBeNull();
   });
 
   it('runs commits one at a time', async () => {
