@@ -1,6 +1,6 @@
 // The control socket and `ctl`, against the real runtime: a fixture service with real
 // processes, and the certificates service with its `renew` action.
-import { statSync, writeFileSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -76,6 +76,10 @@ describe('ctl against a running service', () => {
     expect(after.code).toBe(0);
     const status = JSON.parse(after.stdout);
     expect(status.readiness.ok).toBe(true);
+    // PID 1's footprint, as a soak run samples it.
+    expect(status.runtime.rss).toBeGreaterThan(status.runtime.heapUsed);
+    // Counted while answering: the request's own connection is one of them.
+    expect(Math.abs(status.runtime.fds - readdirSync(`/proc/${run.child.pid}/fd`).length)).toBeLessThanOrEqual(1);
     expect(status.processes.find((p: { name: string }) => p.name === 'flappy')).toMatchObject({
       state: 'running',
       restarts: 2,

@@ -18,6 +18,18 @@ export interface StatusResponse {
   /** What the service adds (certificates: the published generation; consumers: the one they serve). */
   details: Record<string, unknown>;
   actions: ActionInfo[];
+  /** PID 1's own footprint, for soak runs and the API: bytes, and open descriptors. */
+  runtime: RuntimeFootprint;
+}
+
+export interface RuntimeFootprint {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+  fds: number;
+  uptimeSeconds: number;
 }
 
 export interface ActionInfo {

@@ -1,6 +1,7 @@
+import { readdirSync } from 'node:fs';
 import { type ControlHandlers, NotFound, RequestFailed } from '../control/control-server.js';
 import type { LogBuffer } from '../control/log-buffer.js';
-import type { StatusResponse } from '../control/protocol.js';
+import type { RuntimeFootprint, StatusResponse } from '../control/protocol.js';
 import type { StatusPublisher } from '../health/status-publisher.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { BaseService } from './base-service.js';
@@ -14,6 +15,18 @@ interface Parts {
   logs: LogBuffer;
   /** Queues a reload on the runner's main loop, like SIGHUP, and resolves with its outcome. */
   reload(): Promise<boolean>;
+}
+
+/** PID 1's memory and descriptors: cheap enough for every status call (no heap walk). */
+function runtimeFootprint(): RuntimeFootprint {
+  const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
+  let fds = -1;
+  try {
+    fds = readdirSync('/proc/self/fd').length - 1; // less the one readdir itself held open
+  } catch {
+    // Not Linux: unknown.
+  }
+  return { rss, heapUsed, heapTotal, external, arrayBuffers, fds, uptimeSeconds: Math.round(process.uptime()) };
 }
 
 /** What the control socket answers, from the runtime's own parts: no second source of truth. */
@@ -39,6 +52,7 @@ export function controlHandlers(parts: Parts): ControlHandlers {
         processes: status.processes,
         details: service.statusDetails(),
         actions: actions(),
+        runtime: runtimeFootprint(),
       };
     },
     async process(name, request) {
