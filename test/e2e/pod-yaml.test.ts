@@ -68,6 +68,14 @@ describe('pod.yaml against the service registry (services.json)', () => {
     expect(new Set(all).size, all.join(' ')).toBe(all.length);
   });
 
+  it("gives every container the pod's grace period as STOP_GRACE_PERIOD, so each plans its stop inside it", () => {
+    const grace = pod.spec?.terminationGracePeriodSeconds;
+    expect(grace).toBeGreaterThanOrEqual(3);
+    for (const c of pod.spec?.containers ?? []) {
+      expect(c.env?.find((e) => e.name === 'STOP_GRACE_PERIOD')?.value, c.name).toBe(String(grace));
+    }
+  });
+
   it('names a Containerfile for every image of the registry', () => {
     for (const s of registry.services) {
       expect(existsSync(join(repoRoot, 'images', s.image, 'Containerfile')), s.image).toBe(true);
