@@ -31,7 +31,11 @@ export class RequestFailed extends PodServeError {
 }
 
 /** The caller's mistake (a malformed body, a bad field, a record that cannot be): 400, logged at debug only. */
-export /** Well-formed, but it clashes with what is there (a record the configuration sets): 409. */
+export class BadRequest extends PodServeError {
+  override readonly name = 'BadRequest';
+}
+
+/** Well-formed, but it clashes with what is there (a record the configuration sets): 409. */
 export class Conflict extends PodServeError {
   override readonly name = 'Conflict';
 }
