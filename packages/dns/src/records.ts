@@ -209,6 +209,9 @@ const BUILT_IN_NAMES: Record<string, string> = {
   _dmarc: 'the DMARC policy (DNS_DMARC)',
 };
 
+/** The loader prints "DNS_RECORDS: expected …": what a CNAME needs, RFC 1034 §3.6.2. */
+const ALONE = 'a CNAME alone at its name, with no other record there';
+
 /**
  * Why DNS_RECORDS is not a set of records the zone can hold, or undefined: the first record
  * that is not one, then the first CNAME that shares its name with other data (RFC 1034 §3.6.2),
@@ -229,11 +232,11 @@ export function recordsProblem(text: string): string | undefined {
     const at = `record ${i + 1}, "${entries[i]}"`;
     const builtIn = BUILT_IN_NAMES[record.name];
     if (builtIn) {
-      return `${at}: ${record.name} has records the service makes itself (${builtIn}), and a CNAME cannot share its name with other data; set ${record.name}'s records by name and type instead (e.g. "${record.name} A 192.0.2.10")`;
+      return `${ALONE}; ${at}: ${record.name} has records the service makes itself (${builtIn}); set ${record.name}'s records by name and type instead (e.g. "${record.name} A 192.0.2.10")`;
     }
     const other = records.findIndex((r, j) => j !== i && r.name === record.name);
     if (other >= 0) {
-      return `${at}: a CNAME cannot share its name with other data, and record ${other + 1}, "${entries[other]}", is at ${record.name} too`;
+      return `${ALONE}; ${at}, shares ${record.name} with record ${other + 1}, "${entries[other]}"`;
     }
   }
   return undefined;
