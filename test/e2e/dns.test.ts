@@ -45,6 +45,30 @@ const ctl = (id: string, ...args: string[]) => podmanResult(['exec', id, 'node',
 const stateDir = async () =>
   join((await podman(['volume', 'inspect', '--format', '{{.Mountpoint}}', volume])).trim(), 'dns');
 
+/**
+ * One request to the control socket inside the container, as the pod's API will make it: the
+ * HTTP status and the JSON body (ctl shows neither the status nor the error's code).
+ */
+async function control(id: string, method: 'GET' | 'POST', path: string, body?: Record<string, unknown>) {
+  const script = `
+    const r = require('node:http').request(
+      { socketPath: '/run/podserve/dns.sock', path: process.argv[1], method: process.argv[2],
+        headers: { 'content-type': 'application/json' } },
+      (res) => { let b = ''; res.on('data', (d) => (b += d));
+        res.on('end', () => process.stdout.write(JSON.stringify({ status: res.statusCode, body: JSON.parse(b) }))); });
+    r.end(process.argv[3]);`;
+  const run = await podmanResult(['exec', id, 'node', '-e', script, path, method, JSON.stringify(body ?? {})]);
+  if (run.code !== 0) throw new Error(`control ${method} ${path}: ${run.stderr}`);
+  return JSON.parse(run.stdout) as {
+    status: number;
+    body: { result?: unknown; error?: { code: string; message: string } };
+  };
+}
+
+/** The runtime's log records at error level so far (JSON lines on the container's stdout). */
+const errorLines = async (id: string) =>
+  (await podmanResult(['logs', id])).stdout.split('\n').filter((l) => /"level":"error"/.test(l));
+
 /** nsupdate from the host: `key` is a key file, or undefined for an unsigned update. */
 async function nsupdate(lines: string[], key?: string) {
   const script = [`server 127.0.0.1 ${port}`, 'zone example.test.', ...lines, 'send', ''].join('\n');
@@ -235,6 +259,75 @@ describe('dns in its image', () => {
     expect(version).not.toMatch(/^version\.bind\.\s.*TXT/m); // …without the version in it
   });
 
+  it('answers a caller’s mistake over the control socket with 400 or 409, and logs no error for it', async () => {
+    const errorsBefore = (await errorLines(dns)).length;
+    const add = (body: Record<string, unknown>) => control(dns, 'POST', '/v1/actions/record-add', body);
+    const badAddress = await add({ name: 'api2', type: 'A', value: '300.1.1.1' });
+    expect(badAddress.status).toBe(400);
+    expect(badAddress.body.error).toMatchObject({
+      code: 'bad_request',
+      message: expect.stringMatching(/"300\.1\.1\.1" is not an IPv4 address/),
+    });
+    expect((await add({ name: 'api2', type: 'NS', value: 'ns9' })).status).toBe(400);
+    expect((await add({ type: 'A', value: '192.0.2.9' })).status).toBe(400);
+    expect((await add({ name: 'elsewhere.example.net.', type: 'A', value: '192.0.2.8' })).status).toBe(400);
+    const removeBad = await control(dns, 'POST', '/v1/actions/record-remove', { name: 'api2', type: 'SOA' });
+    expect(removeBad.status).toBe(400);
+    // What the configuration sets: well-formed, but it clashes with what is there.
+    const configured = await add({ name: 'www', type: 'A', value: '192.0.2.8' });
+    expect(configured.status).toBe(409);
+    expect(configured.body.error).toMatchObject({
+      code: 'conflict',
+      message: expect.stringMatching(/www\.example\.test\. A is set by the configuration/),
+    });
+    expect((await add({ name: 'blog', type: 'TXT', value: 'beside a configured CNAME' })).status).toBe(409);
+    expect((await control(dns, 'POST', '/v1/actions/record-remove', { name: 'www', type: 'A' })).status).toBe(409);
+    expect(await errorLines(dns)).toHaveLength(errorsBefore);
+  });
+
+  it('refuses a record named would ignore beside a CNAME (409), and the reverse, before sending it', async () => {
+    const add = (body: Record<string, unknown>) => control(dns, 'POST', '/v1/actions/record-add', body);
+    const alias = await add({ name: 'alias', type: 'CNAME', value: 'www' });
+    expect(alias.status, JSON.stringify(alias.body)).toBe(200);
+    expect(await short('alias.example.test', 'CNAME')).toBe('www.example.test.');
+    const beside = await add({ name: 'alias', type: 'A', value: '192.0.2.3' });
+    expect(beside.status, JSON.stringify(beside.body)).toBe(409);
+    expect(beside.body.error?.message).toMatch(/alias\.example\.test\. is a CNAME/);
+    const answer = await dig('+norec', 'alias.example.test', 'A');
+    expect(answer).not.toMatch(/^alias\.example\.test\.\s+\d+\s+IN\s+A\s/m);
+
+    const data = await add({ name: 'data2', type: 'TXT', value: 'some text' });
+    expect(data.status, JSON.stringify(data.body)).toBe(200);
+    const cname = await add({ name: 'data2', type: 'CNAME', value: 'www' });
+    expect(cname.status, JSON.stringify(cname.body)).toBe(409);
+    expect(cname.body.error?.message).toMatch(/data2\.example\.test\. has TXT data/);
+    expect(await short('data2.example.test', 'TXT')).toBe('"some text"');
+    expect(await short('data2.example.test', 'CNAME')).toBe('');
+
+    for (const [name, type] of [
+      ['alias', 'CNAME'],
+      ['data2', 'TXT'],
+    ]) {
+      const removed = await control(dns, 'POST', '/v1/actions/record-remove', { name, type });
+      expect(removed.status, JSON.stringify(removed.body)).toBe(200);
+    }
+  });
+
+  it('answers ANY without EDNS with one RRset over UDP: at most 5× the query, no amplification', async () => {
+    // dig sends ANY over TCP unless told otherwise, and retries a truncated UDP answer over TCP
+    // unless told to ignore it: the size measured must be the UDP datagram's.
+    const reply = await dig('+noedns', '+norec', '+notcp', '+ignore', 'example.test', 'ANY');
+    expect(reply).toMatch(/^;; SERVER: .*\(UDP\)$/m);
+    expect(reply).toMatch(/status: NOERROR/);
+    const received = Number(/MSG SIZE\s+rcvd: (\d+)/.exec(reply)?.[1]);
+    // Header, the name in wire form (a length byte per label and the root's 0), type and class.
+    const query = 12 + 'example.test'.split('.').reduce((n, label) => n + 1 + label.length, 1) + 4;
+    expect(query).toBe(30);
+    expect(received).toBeGreaterThan(query);
+    expect(received).toBeLessThanOrEqual(5 * query);
+    expect(reply).toMatch(/^;; flags: qr aa;/m); // the whole (minimal) answer, not a truncated one
+  });
+
   it('applies a changed snippet and a new DKIM key on reload, keeps the dynamic records, refuses a broken one', async () => {
     const before = await serial();
     writeFileSync(join(work, 'snippet.zone'), 'snippet 300 IN A 192.0.2.45\n');
@@ -276,6 +369,28 @@ describe('dns in its image', () => {
     expect(await short('snippet.example.test', 'A')).toBe('192.0.2.46');
     expect(await serial()).toBeGreaterThan(beforeBoth);
     expect(await short('_acme-challenge.example.test', 'TXT')).toBe('"token-one"');
+  });
+
+  it('ctl reload while named is stopped fails naming named; it works again once named runs', async () => {
+    const stopped = await ctl(dns, '--service', 'dns', 'stop', 'named');
+    expect(stopped.code, stopped.stderr).toBe(0);
+    try {
+      const reload = await ctl(dns, '--service', 'dns', 'reload');
+      expect(reload.code).toBe(1);
+      expect(reload.stdout).not.toMatch(/reloaded/);
+      expect(reload.stderr).toMatch(/reload failed.*named is stopped/);
+    } finally {
+      const started = await ctl(dns, '--service', 'dns', 'start', 'named');
+      expect(started.code, started.stderr).toBe(0);
+    }
+    await eventually(async () => (await ready(dns)).code === 0, 20_000, 'dns ready again');
+    const again = await ctl(dns, '--service', 'dns', 'reload');
+    expect(again.code, again.stderr).toBe(0);
+    // Not left frozen: the zone takes updates again.
+    const added = await ctl(dns, '--service', 'dns', 'record-add', 'name=after-reload', 'type=A', 'value=192.0.2.77');
+    expect(added.code, added.stderr).toBe(0);
+    expect(await short('after-reload.example.test', 'A')).toBe('192.0.2.77');
+    expect((await ctl(dns, '--service', 'dns', 'record-remove', 'name=after-reload', 'type=A')).code).toBe(0);
   });
 
   it('restarts named after kill -9 and is ready again', async () => {
@@ -395,6 +510,21 @@ describe('dns configuration errors', () => {
     expect(run.stdout + run.stderr).toMatch(
       /DNS_RECORDS: .*record 2, \\?"api AAAA 192\.0\.2\.11\\?": \\?"192\.0\.2\.11\\?" is not an IPv6 address/,
     );
+  });
+  it('a value that would break the zone file exits 78 naming the variable and the record, not the checker’s file', async () => {
+    const run = (env: string) => podmanResult(['run', '--rm', '-e', 'DOMAIN=example.test', '-e', env, DNS, 'dns']);
+    const newline = await run('DNS_RECORDS=www2 A 192.0.2.10; note TXT "line one\nline two"');
+    expect(newline.code, newline.stderr).toBe(78);
+    expect(newline.stdout + newline.stderr).toMatch(/DNS_RECORDS: .*record 2, .*note TXT.*a new line/);
+    expect(newline.stdout + newline.stderr).not.toMatch(/db\.example\.test:\d+/);
+
+    const cname = await run('DNS_RECORDS=www CNAME @');
+    expect(cname.code, cname.stderr).toBe(78);
+    expect(cname.stdout + cname.stderr).toMatch(/DNS_RECORDS: .*record 1, \\?"www CNAME @\\?": www has records/);
+
+    const dmarc = await run('DNS_DMARC=v=DMARC1; p=reject;\nrua=mailto:x@example.test');
+    expect(dmarc.code, dmarc.stderr).toBe(78);
+    expect(dmarc.stdout + dmarc.stderr).toMatch(/DNS_DMARC: /);
   });
 });
 

@@ -75,7 +75,11 @@ export const dnsEnv = defineEnv({
     description: 'The certificate authority the zone’s CAA record allows.',
   },
   DNS_DMARC: {
-    ...envTypes.text({ pattern: /^v=DMARC1;[^"\\]*$/, expected: 'a DMARC policy starting with v=DMARC1;' }),
+    // One line of text: a quote, a backslash or a new line would break out of the zone file's TXT string.
+    ...envTypes.text({
+      pattern: /^v=DMARC1;[^"\\\p{Cc}]*$/u,
+      expected: 'a DMARC policy starting with v=DMARC1; on one line, without quotes, backslashes or control characters',
+    }),
     default: 'v=DMARC1; p=quarantine; adkim=s; aspf=s',
     description: 'The `_dmarc` TXT record.',
   },

@@ -103,6 +103,8 @@ describe('named.conf', () => {
     expect(conf).toMatch(/allow-transfer \{ none; \};\n\s+notify no;/);
     expect(conf).toContain('rate-limit { responses-per-second 20; exempt-clients { 127.0.0.0/8; ::1; }; };');
     expect(conf).toContain('version none;');
+    // RFC 8482: ANY over UDP gets one RRset, so the server is no amplifier.
+    expect(conf).toContain('minimal-any yes;');
     expect(conf).toContain('dnssec-policy default;');
     expect(conf.match(/grant "acme-update" name _acme-challenge\.[a-z.]+\. TXT;/g)).toEqual([
       'grant "acme-update" name _acme-challenge.example.test. TXT;',

@@ -59,6 +59,9 @@ export function renderNamedConf(input: NamedConfInput): ConfigFile {
     ...forwarders,
     'dnssec-validation auto;',
     'minimal-responses yes;',
+    // RFC 8482: ANY over UDP gets one RRset, not the whole apex (a 30-byte query, a 1.3 kB
+    // signed answer): no amplifier for spoofed sources. Over TCP the full answer stays.
+    'minimal-any yes;',
     '// Nothing about the server itself: no version, host name or id for a scanner.',
     'version none;',
     'hostname none;',

@@ -25,6 +25,9 @@ const HOST = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0
  * Returns the record, or why it is not one.
  */
 export function parseRecord(text: string, options: { dynamic?: boolean } = {}): ZoneRecord | string {
+  // A new line inside a quoted text would end the zone file's line in the middle of the record.
+  const control = controlCharacter(text);
+  if (control) return `it has ${control}: a record is one line, and a TXT text takes no control characters`;
   const tokens = tokenize(text);
   if (typeof tokens === 'string') return tokens;
   const [name, ...rest] = tokens;
@@ -100,8 +103,7 @@ function rdata(type: RecordType, args: string[], name: string): string {
     }
     case 'TXT': {
       if (args.length === 0) return 'TXT needs a text';
-      // Long texts (DKIM keys) are split into the 255-byte strings DNS allows.
-      return `ok:${args.map((a) => chunks(a).map(quote).join(' ')).join(' ')}`;
+      return `ok:${args.map(txtData).join(' ')}`;
     }
   }
 }
@@ -137,6 +139,30 @@ function tokenize(text: string): string[] | string {
   return tokens;
 }
 
+/** A text as TXT data: long texts (DKIM keys, DMARC policies) split into the 255-byte strings DNS allows. */
+export function txtData(text: string): string {
+  return chunks(text).map(quote).join(' ');
+}
+
+/** The first control character in `text` (tabs separate fields, so they pass), named for a person. */
+export function controlCharacter(text: string): string | undefined {
+  for (const c of text) {
+    const code = c.charCodeAt(0);
+    if (c === '\t' || (code >= 0x20 && code !== 0x7f)) continue;
+    if (c === '\n') return 'a new line';
+    if (c === '\r') return 'a carriage return';
+    return `the control character U+${code.toString(16).padStart(4, '0').toUpperCase()}`;
+  }
+  return undefined;
+}
+
+/** Text for a message: control characters shown as escapes, so the message stays on one line. */
+export function shown(text: string): string {
+  return text.replace(/[^\t\x20-\x7e\u00a0-\uffff]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+}
+
 function quote(s: string): string {
   return `"${s.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 }
@@ -170,18 +196,60 @@ export function splitRecords(text: string): string[] {
   return records.map((r) => r.trim()).filter((r) => r !== '');
 }
 
+/**
+ * The names the service renders records at itself (the pod's addresses at ns1, www and mail;
+ * the DMARC policy at _dmarc; everything at the apex): a CNAME there would share its name with
+ * them, which named-checkzone refuses. DNS_RECORDS may replace such a record by name and type,
+ * but never hide them all behind a CNAME.
+ */
+const BUILT_IN_NAMES: Record<string, string> = {
+  ns1: 'the pod’s addresses (the zone’s name server)',
+  www: 'the pod’s addresses',
+  mail: 'the pod’s addresses (the zone’s MX)',
+  _dmarc: 'the DMARC policy (DNS_DMARC)',
+};
+
+/** The loader prints "DNS_RECORDS: expected …": what a CNAME needs, RFC 1034 §3.6.2. */
+const ALONE = 'a CNAME alone at its name, with no other record there';
+
+/**
+ * Why DNS_RECORDS is not a set of records the zone can hold, or undefined: the first record
+ * that is not one, then the first CNAME that shares its name with other data (RFC 1034 §3.6.2),
+ * in DNS_RECORDS or among the records the service makes itself.
+ */
+export function recordsProblem(text: string): string | undefined {
+  const entries = splitRecords(text);
+  const records: ZoneRecord[] = [];
+  for (const [i, entry] of entries.entries()) {
+    const record = parseRecord(entry);
+    if (typeof record === 'string') {
+      return `expected records as NAME [TTL] TYPE DATA separated by ; (e.g. "www2 A 192.0.2.10; api CNAME www"); record ${i + 1}, "${shown(entry)}": ${record}`;
+    }
+    records.push(record);
+  }
+  for (const [i, record] of records.entries()) {
+    if (record.type !== 'CNAME') continue;
+    const at = `record ${i + 1}, "${entries[i]}"`;
+    const builtIn = BUILT_IN_NAMES[record.name];
+    if (builtIn) {
+      return `${ALONE}; ${at}: ${record.name} has records the service makes itself (${builtIn}); set ${record.name}'s records by name and type instead (e.g. "${record.name} A 192.0.2.10")`;
+    }
+    const other = records.findIndex((r, j) => j !== i && r.name === record.name);
+    if (other >= 0) {
+      return `${ALONE}; ${at}, shares ${record.name} with record ${other + 1}, "${entries[other]}"`;
+    }
+  }
+  return undefined;
+}
+
 /** DNS_RECORDS as an env type: every record checked, the error naming the first bad one. */
 export function zoneRecords(): envTypes.EnvType<ZoneRecord[]> {
   return {
     schema: v.pipe(
       v.string(),
       v.check(
-        (s) => splitRecords(s).every((r) => typeof parseRecord(r) !== 'string'),
-        (issue) => {
-          const records = splitRecords(issue.input as string);
-          const index = records.findIndex((r) => typeof parseRecord(r) === 'string');
-          return `expected records as NAME [TTL] TYPE DATA separated by ; (e.g. "www2 A 192.0.2.10; api CNAME www"); record ${index + 1}, "${records[index]}": ${parseRecord(records[index] ?? '') as string}`;
-        },
+        (s) => recordsProblem(s) === undefined,
+        (issue) => recordsProblem(issue.input as string) ?? 'expected records as NAME [TTL] TYPE DATA',
       ),
       v.transform((s) => splitRecords(s).map((r) => parseRecord(r) as ZoneRecord)),
     ),

@@ -5,15 +5,17 @@ import {
   BaseService,
   type CheckResult,
   ConfigSet,
+  Conflict,
   type HealthResult,
   type ProcessSpec,
-  RequestFailed,
   resolveGid,
   resolveUid,
   type ServiceAction,
+  Unavailable,
 } from '@podserve/runtime';
 import type { DnsEnv } from './config.js';
 import { DynamicRecords } from './dynamic-records.js';
+import { whileFrozen } from './frozen.js';
 import { ensureTsigKey, type KeyOwner, keyClause, writeRunKey } from './keys.js';
 import { renderNamedConf } from './named-conf.js';
 import { queryDns } from './query.js';
@@ -25,8 +27,10 @@ import { checkerMessage, ZoneStore } from './zone-store.js';
 const NAMED = '/usr/sbin/named';
 /** How long named may take to show a new zone serial after `rndc thaw` (inline signing re-signs first). */
 const CONFIRM_MS = 15_000;
-/** How long a reload waits for a named that is being restarted. */
+/** How long a reload waits for a named that is being (re)started. */
 const NAMED_WAIT_MS = 20_000;
+/** States named does not leave by itself: a reload has nobody to apply to and says so at once. */
+const NAMED_DOWN = new Set(['stopped', 'exited', 'failed']);
 /** The key the control actions sign their updates with: made at every start, never leaves the container. */
 const CONTROL_KEY = 'podserve-control';
 
@@ -64,6 +68,8 @@ export class DnsService extends BaseService<DnsEnv> {
   private servedSerial: number | undefined;
   /** The serial the last install gave the zone: what a confirmation waits for. */
   private target = 0;
+  /** Why named could not take the last reload (it was not running), until the next reload. */
+  private namedProblem: string | undefined;
 
   override async validate(): Promise<boolean> {
     this.settings = dnsSettings(this.config);
@@ -175,11 +181,20 @@ export class DnsService extends BaseService<DnsEnv> {
   }
 
   override reloadProblem(): string | undefined {
-    return this.configs?.lastError ?? undefined;
+    return this.namedProblem ?? this.configs?.lastError ?? undefined;
   }
 
-  /** SIGHUP and `ctl reload`: render again (DNS_ZONE_SNIPPET and the DKIM key may have changed) and apply. */
+  /**
+   * SIGHUP and `ctl reload`: render again (DNS_ZONE_SNIPPET and the DKIM key may have changed) and
+   * apply. named must run to take it: an unchanged configuration never reaches named, so without
+   * asking first a reload would claim success for a named that is down.
+   */
   override async reload(): Promise<boolean> {
+    this.namedProblem = undefined;
+    if (!(await this.namedRunning())) {
+      this.ctx.healthChanged();
+      return false;
+    }
     const outcome = await this.configs.commit('reload requested');
     this.ctx.healthChanged();
     return outcome.ok;
@@ -190,22 +205,27 @@ export class DnsService extends BaseService<DnsEnv> {
   }
 
   override actions(): Record<string, ServiceAction> {
-    const dynamic = () => {
-      if (!this.dynamic) throw new RequestFailed('the service is not started yet');
+    const dynamic = (change: boolean) => {
+      if (!this.dynamic) throw new Unavailable('the service is not started yet: try again once it is ready');
+      // Changes go through named: without it nsupdate would only time out.
+      const named = this.ctx.supervisor.get('named')?.state;
+      if (change && named !== 'running') {
+        throw new Unavailable(`named is ${named ?? 'not started yet'}: records can be changed once it runs`);
+      }
       return this.dynamic;
     };
     return {
       records: {
         summary: 'list the dynamic records (RFC 2136: ACME challenges, records added here)',
-        run: async () => dynamic().list(),
+        run: async () => dynamic(false).list(),
       },
       'record-add': {
         summary: 'add a record: name=www type=A value=192.0.2.7 [ttl=300] (A, AAAA, CNAME, MX, TXT, SRV, CAA)',
-        run: async (input) => dynamic().add(input),
+        run: async (input) => dynamic(true).add(input),
       },
       'record-remove': {
         summary: 'remove records: name=www type=A [value=192.0.2.7: only that one]',
-        run: async (input) => dynamic().remove(input),
+        run: async (input) => dynamic(true).remove(input),
       },
       ds: {
         summary: 'the DS record(s) to publish at the parent zone (DNSSEC)',
@@ -310,15 +330,17 @@ export class DnsService extends BaseService<DnsEnv> {
     const changed = staticZone !== (await this.store.installedStatic()) || !existsSync(s.paths.zoneFile);
     if (!running) return changed ? this.install(staticZone) : true;
     if (!(await this.namedRunning())) return false;
-    if (changed && !(await this.rndc(['freeze', s.zone]))) return false;
-    let ok = true;
-    try {
-      if (changed) ok = await this.install(staticZone);
-      ok = (await this.rndc(['reconfig'])) && ok;
-    } finally {
-      if (changed) ok = (await this.rndc(['thaw', s.zone])) && ok;
-    }
-    return ok;
+    if (!changed) return this.rndc(['reconfig']);
+    return whileFrozen(
+      (args) => this.rndc(args),
+      s.zone,
+      this.ctx.signal,
+      this.log,
+      async () => {
+        const installed = await this.install(staticZone);
+        return (await this.rndc(['reconfig'])) && installed;
+      },
+    );
   }
 
   private async install(staticZone: string): Promise<boolean> {
@@ -327,16 +349,22 @@ export class DnsService extends BaseService<DnsEnv> {
     return outcome.ok;
   }
 
-  /** A reload while named restarts (after a crash) waits for it rather than failing. */
+  /**
+   * A reload while named restarts (after a crash) waits for it rather than failing; one while
+   * named is stopped, failed or gone fails at once, with the reason for `ctl reload`.
+   */
   private async namedRunning(): Promise<boolean> {
     const deadline = Date.now() + NAMED_WAIT_MS;
     for (;;) {
-      const state = this.ctx.supervisor.get('named')?.state;
+      const state = this.ctx.supervisor.get('named')?.state ?? 'not started';
       if (state === 'running') return true;
-      if (Date.now() > deadline || state === 'failed' || this.ctx.signal.aborted) {
-        this.log.error(`named is ${state ?? 'not started'}: the new configuration cannot be applied now`);
+      const waited = Date.now() > deadline;
+      if (waited || NAMED_DOWN.has(state) || this.ctx.signal.aborted) {
+        this.namedProblem = `named is ${state}${waited ? ` after ${NAMED_WAIT_MS / 1000} s` : ''}: the configuration cannot be applied now (ctl start named, then reload)`;
+        this.log.error(this.namedProblem);
         return false;
       }
+      this.log.debug({ state }, `named is ${state}: waiting for it to run`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -351,6 +379,10 @@ export class DnsService extends BaseService<DnsEnv> {
       if (answer?.aa && signed && (answer.serial ?? 0) >= target) {
         this.servedSerial = answer.serial;
         return true;
+      }
+      if (this.ctx.signal.aborted) {
+        this.log.debug({ target }, 'the service is stopping: no longer waiting for the new serial');
+        return false;
       }
       if (Date.now() > deadline) {
         this.log.error(
@@ -390,8 +422,9 @@ export class DnsService extends BaseService<DnsEnv> {
   }
 
   private async dsRecords(): Promise<{ ds: string[] }> {
+    if (!this.dynamic) throw new Unavailable('the service is not started yet: try again once it is ready');
     const s = this.settings;
-    if (!s.dnssec) throw new RequestFailed('DNS_DNSSEC is off: the zone is not signed');
+    if (!s.dnssec) throw new Conflict('DNS_DNSSEC is off: the zone is not signed, so it has no DS record');
     const keys = readdirSync(s.paths.keysDir).filter((f) => f.startsWith(`K${s.zone}.`) && f.endsWith('.key'));
     const ds: string[] = [];
     for (const key of keys) {
@@ -403,8 +436,7 @@ export class DnsService extends BaseService<DnsEnv> {
       });
       if (result.exitCode === 0) ds.push(...result.stdout.trim().split('\n'));
     }
-    if (ds.length === 0)
-      throw new RequestFailed(`no signing key for ${s.zone} yet (named makes it on its first start)`);
+    if (ds.length === 0) throw new Unavailable(`no signing key for ${s.zone} yet (named makes it on its first start)`);
     return { ds };
   }
 

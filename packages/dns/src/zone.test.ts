@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { envTypes } from '@podserve/runtime';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../test/support/processes.js';
+import { dnsEnv } from './config.js';
 import { parseRecord, type ZoneRecord, zoneRecords } from './records.js';
 import { nextSerial, renderZone } from './zone.js';
 
@@ -43,6 +44,9 @@ describe('DNS_RECORDS', () => {
     ['www 5 A 192.0.2.1', /TTL 5 is outside 30 to 604800/],
     ['www TXT "open', /a quoted text is not closed/],
     ['www CAA 0 issue', /CAA needs flags, tag and value/],
+    ['note TXT "line one\nline two"', /it has a new line: a record is one line/],
+    ['note TXT "a\rb"', /it has a carriage return/],
+    ['note TXT "a\u0000b"', /it has the control character U\+0000/],
   ])('refuses %j, saying why', (record, why) => {
     expect(parseRecord(record)).toMatch(why);
   });
@@ -53,6 +57,49 @@ describe('DNS_RECORDS', () => {
       ok: false,
       message: expect.stringMatching(/record 2, "broken A nope": "nope" is not an IPv4 address/),
     });
+  });
+});
+
+describe('DNS_RECORDS beside the records the service makes', () => {
+  const problem = (text: string) => {
+    const parsed = envTypes.parseValue(zoneRecords(), text);
+    return parsed.ok ? undefined : parsed.message;
+  };
+
+  it.each(['www', 'mail', 'ns1', '_dmarc'])(
+    'refuses a CNAME at %s, where the service renders records itself',
+    (name) => {
+      expect(problem(`blog A 192.0.2.1; ${name} CNAME elsewhere.test.`)).toMatch(
+        new RegExp(`record 2, "${name} CNAME elsewhere\\.test\\.": ${name} has records the service makes itself`),
+      );
+    },
+  );
+
+  it('refuses a CNAME beside other data in DNS_RECORDS, naming both records', () => {
+    expect(problem('blog TXT "hello"; blog CNAME www')).toMatch(
+      /^a CNAME alone at its name, with no other record there; record 2, "blog CNAME www", shares blog with record 1, "blog TXT "hello""$/,
+    );
+    expect(problem('blog CNAME www; blog CNAME mail')).toMatch(/record 1, "blog CNAME www", shares blog with record 2/);
+  });
+
+  it('shows a new line inside a quoted text as \\n, on the message’s one line', () => {
+    const message = problem('ok A 192.0.2.1; note TXT "line one\nline two"') ?? '';
+    expect(message).toContain('record 2, "note TXT "line one\\nline two"": it has a new line');
+    expect(message).not.toContain('\n');
+  });
+
+  it('takes a CNAME at a name the service has no records at (a DKIM selector delegated to a provider)', () => {
+    expect(problem('mail._domainkey CNAME mail.dkim.provider.test.; blog CNAME www')).toBeUndefined();
+  });
+});
+
+describe('DNS_DMARC', () => {
+  const parse = (raw: string) => envTypes.parseValue(dnsEnv.DNS_DMARC, raw);
+  it('is one line of text: a new line, a quote or a backslash is refused', () => {
+    expect(parse('v=DMARC1; p=reject; rua=mailto:dmarc@example.test')).toMatchObject({ ok: true });
+    for (const bad of ['v=DMARC1; p=reject;\nrua=mailto:x@example.test', 'v=DMARC1; p="reject"', 'v=DMARC1; p=\\']) {
+      expect(parse(bad)).toMatchObject({ ok: false, message: expect.stringMatching(/on one line, without quotes/) });
+    }
   });
 });
 
@@ -89,6 +136,32 @@ describe('the zone file', () => {
     });
     expect(printed).toMatch(/^mail\._domainkey\.example\.test\.\s+\d+\s+IN\s+TXT\s+"v=DKIM1; k=rsa; p=A+" "A+"$/m);
     expect(printed).toMatch(/^example\.test\.\s+\d+\s+IN\s+MX\s+10 mail\.example\.test\.$/m);
+  });
+});
+
+describe('the zone file’s texts and aliases', () => {
+  it('splits a DMARC policy longer than 255 bytes, and a DKIM selector CNAME in DNS_RECORDS takes the place of the key', () => {
+    const records = envTypes.parseValue(zoneRecords(), 'mail._domainkey CNAME mail.dkim.provider.test.');
+    if (!records.ok) throw new Error(records.message);
+    const dmarc = `v=DMARC1; p=reject; rua=${Array.from({ length: 12 }, (_, i) => `mailto:dmarc-${i}@reports.example.test`).join(',')}`;
+    expect(dmarc.length).toBeGreaterThan(255);
+    const zone = renderZone({
+      zone: 'example.test',
+      serial: 1,
+      addresses: { v4: ['192.0.2.1'], v6: [] },
+      records: records.value,
+      caaIssuer: 'letsencrypt.org',
+      dmarc,
+      dkim: { selector: 'mail', txt: '"v=DKIM1; k=rsa; p=AAAA"' },
+    });
+    const file = join(dir.path, 'db.example.test');
+    writeFileSync(file, zone);
+    const printed = execFileSync('named-checkzone', ['-D', '-q', '-o', '-', 'example.test', file], {
+      encoding: 'utf8',
+    });
+    expect(printed).toMatch(/^_dmarc\.example\.test\.\s+\d+\s+IN\s+TXT\s+"v=DMARC1; p=reject; [^"]+" "[^"]+"$/m);
+    expect(printed).toMatch(/^mail\._domainkey\.example\.test\.\s+\d+\s+IN\s+CNAME\s+mail\.dkim\.provider\.test\.$/m);
+    expect(printed).not.toMatch(/v=DKIM1/);
   });
 });
 

@@ -1,4 +1,4 @@
-import { recordLine, type ZoneRecord } from './records.js';
+import { recordLine, txtData, type ZoneRecord } from './records.js';
 
 export interface ZoneInput {
   /** The zone's name, e.g. example.test (no final dot). */
@@ -46,11 +46,17 @@ export function renderZone(z: ZoneInput): string {
   }
   add('@', 'MX', `10 mail.${origin}`);
   add('@', 'TXT', '"v=spf1 mx -all"');
-  add('_dmarc', 'TXT', `"${z.dmarc.replaceAll('"', '\\"')}"`);
+  add('_dmarc', 'TXT', txtData(z.dmarc));
   add('@', 'CAA', `0 issue "${z.caaIssuer}"`);
   if (z.dkim) add(`${z.dkim.selector}._domainkey`, 'TXT', z.dkim.txt);
   const overridden = new Set(z.records.map((r) => `${r.name} ${r.type}`));
-  const records = [...defaults.filter((r) => !overridden.has(`${r.name} ${r.type}`)), ...z.records];
+  // A CNAME in DNS_RECORDS takes its name whole: DNS_RECORDS refuses one at the names above,
+  // so this is the DKIM selector's, delegated to a provider (the key file is not used then).
+  const aliases = new Set(z.records.filter((r) => r.type === 'CNAME').map((r) => r.name));
+  const records = [
+    ...defaults.filter((r) => !overridden.has(`${r.name} ${r.type}`) && !aliases.has(r.name)),
+    ...z.records,
+  ];
   return [
     `; Rendered by PodServe (dns service) from its configuration; changes here are overwritten.`,
     `$ORIGIN ${origin}`,
