@@ -166,6 +166,7 @@ describe('apache in its image', () => {
   });
 
   it('redirects HTTP to HTTPS under a served name only; any other name gets 421, and ACME challenges reach the responder', async () => {
+    await eventually(async () => (await ready(apache)).code === 0, 15_000, 'ready');
     const http = `http://127.0.0.1:${ports.http}`;
     expect(await statusOf('-H', 'Host: example.test', `${http}/x?y=1`)).toBe('301 https://example.test/x?y=1');
     expect(await statusOf('-H', 'Host: www.example.test', `${http}/x`)).toBe('301 https://www.example.test/x');
