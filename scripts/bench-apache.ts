@@ -237,6 +237,9 @@ const wrkArgs = (url: string, seconds: number, extra: string[], connections: num
   '-t2',
   `-c${connections}`,
   `-d${seconds}s`,
+  // The site's name: PodServe's apache answers 421 to a Host it does not serve (an IP).
+  '-H',
+  'Host: example.test',
   ...extra,
   url,
 ];

@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -56,20 +57,47 @@ async function publishedFingerprint(): Promise<string> {
   return new X509Certificate(readFileSync(join(await mountpoint(volume), 'cert.pem'))).fingerprint256;
 }
 
-/** `certificates --mode MODE` on the test's volume, as the certificates image runs it. */
-async function certificates(mode: 'init' | 'renew'): Promise<void> {
-  const env = ['-e', 'DOMAIN=example.test', '-e', 'CERT_SANS=www.example.test'];
-  await podman([
-    'run',
-    '--rm',
-    ...env,
-    '-v',
-    `${volume}:/data/state/certificates`,
-    CERTS,
-    'certificates',
-    '--mode',
-    mode,
+/** `certificates --mode MODE` on a volume (the test's by default), as the certificates image runs it. */
+async function certificates(mode: 'init' | 'renew', on = volume, domain = 'example.test'): Promise<void> {
+  const env = ['-e', `DOMAIN=${domain}`, '-e', `CERT_SANS=www.${domain}`];
+  await podman(['run', '--rm', ...env, '-v', `${on}:/data/state/certificates`, CERTS, 'certificates', '--mode', mode]);
+}
+
+/** `curl -w '%{http_code} %{redirect_url}'`: the status and where a redirect points. */
+async function statusOf(...args: string[]): Promise<string> {
+  const res = await output('curl', [
+    '-s',
+    '-k',
+    '--max-time',
+    '5',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code} %{redirect_url}',
+    ...args,
   ]);
+  return res.stdout.trim();
+}
+
+/** One raw HTTP/1.1 request (for an absolute-form request target): the status line and Location. */
+function rawRequest(port: number, request: string): Promise<{ status: string; location: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let answer = '';
+    socket.setTimeout(5_000, () => socket.destroy(new Error('no answer within 5 s')));
+    socket.on('connect', () => socket.write(request));
+    socket.on('data', (d) => {
+      answer += d.toString('latin1');
+    });
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const head = answer.split('\r\n\r\n')[0] ?? '';
+      resolve({
+        status: head.split('\r\n')[0] ?? '',
+        location: /^location: *(.*)$/im.exec(head)?.[1]?.trim(),
+      });
+    });
+  });
 }
 const renew = () => certificates('renew');
 
@@ -90,6 +118,8 @@ beforeAll(async () => {
       `ACME_TSIG_SECRET=${SECRET}`, // not the web service's: it must reach no child
       '-e',
       'WEB_EXTRA_CONF=/etc/podserve/extra.conf',
+      '-e',
+      'WEB_PROXY_ROUTES=/app/=http://127.0.0.1:8403/',
       '-v',
       `${work}:/etc/podserve:ro`,
       '-p',
@@ -135,16 +165,26 @@ describe('apache in its image', () => {
     expect(res.stdout).toContain('example.test is served by PodServe'); // the built-in page
   });
 
-  it('redirects HTTP to HTTPS except the ACME challenge path, which goes to the responder', async () => {
-    const redirect = await output('curl', [
-      '-s',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code} %{redirect_url}',
-      `http://127.0.0.1:${ports.http}/x?y=1`,
-    ]);
-    expect(redirect.stdout).toBe('301 https://127.0.0.1/x?y=1');
+  it('redirects HTTP to HTTPS under a served name only; any other name gets 421, and ACME challenges reach the responder', async () => {
+    await eventually(async () => (await ready(apache)).code === 0, 15_000, 'ready');
+    const http = `http://127.0.0.1:${ports.http}`;
+    expect(await statusOf('-H', 'Host: example.test', `${http}/x?y=1`)).toBe('301 https://example.test/x?y=1');
+    expect(await statusOf('-H', 'Host: www.example.test', `${http}/x`)).toBe('301 https://www.example.test/x');
+    // A name the site does not serve: no redirect to it (an open redirect, a poisoned cache).
+    expect(await statusOf('-H', 'Host: evil.test', `${http}/x`)).toBe('421');
+    expect(await statusOf(`${http}/x`)).toBe('421'); // Host: 127.0.0.1:PORT
+    // The absolute form's host wins over the Host header (RFC 9112 §3.2.2).
+    const absolute = await rawRequest(
+      ports.http,
+      'GET http://evil.test/x HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n',
+    );
+    expect(absolute).toEqual({ status: 'HTTP/1.1 421 Misdirected Request', location: undefined });
+    const served = await rawRequest(
+      ports.http,
+      'GET http://example.test/x HTTP/1.1\r\nHost: evil.test\r\nConnection: close\r\n\r\n',
+    );
+    expect(served).toEqual({ status: 'HTTP/1.1 301 Moved Permanently', location: 'https://example.test/x' });
+
     // Stand in for the certificates service's HTTP-01 responder on ACME_HTTP_PORT (8402).
     await podman([
       'exec',
@@ -154,13 +194,88 @@ describe('apache in its image', () => {
       '-e',
       "require('http').createServer((q,s)=>s.end('token for '+q.url)).listen(8402,'127.0.0.1')",
     ]);
+    const challenge = (host: string) =>
+      output('curl', ['-s', '-H', `Host: ${host}`, `${http}/.well-known/acme-challenge/abc`]);
     await eventually(
-      async () =>
-        (await output('curl', ['-s', `http://127.0.0.1:${ports.http}/.well-known/acme-challenge/abc`])).stdout ===
-        'token for /.well-known/acme-challenge/abc',
+      async () => (await challenge('example.test')).stdout === 'token for /.well-known/acme-challenge/abc',
       5_000,
       'the challenge to be proxied',
     );
+    // A certificate may cover names the site does not serve (mail.DOMAIN in pod.yaml).
+    expect((await challenge('mail.example.test')).stdout).toBe('token for /.well-known/acme-challenge/abc');
+  });
+
+  it('answers 421 over HTTPS for a name it does not serve (SNI, Host or both), over HTTP/1.1 and HTTP/2', async () => {
+    await eventually(async () => (await ready(apache)).code === 0, 15_000, 'ready');
+    const https = (name: string) => [
+      '--resolve',
+      `${name}:${ports.https}:127.0.0.1`,
+      `https://${name}:${ports.https}/`,
+    ];
+    for (const version of ['--http1.1', '--http2']) {
+      expect(await statusOf(version, ...https('evil.test')), `${version} SNI+Host evil.test`).toBe('421');
+      expect(await statusOf(version, '-H', 'Host: evil.test', ...https('example.test')), `${version} Host`).toBe('421');
+      expect(await statusOf(version, ...https('www.example.test')), `${version} www`).toBe('200');
+      expect(await statusOf(version, ...https('example.test')), version).toBe('200');
+    }
+    // No SNI at all (an IP): the Host header decides.
+    expect(await statusOf(`https://127.0.0.1:${ports.https}/`)).toBe('421');
+    expect(await statusOf('-H', 'Host: example.test', `https://127.0.0.1:${ports.https}/`)).toBe('200');
+  });
+
+  it('never serves dotfiles or backup files, from the web root or a proxied route; /.well-known/ still is', async () => {
+    // The web root (an anonymous volume) gets files; a reload makes it the DocumentRoot.
+    await podman([
+      'exec',
+      apache,
+      'sh',
+      '-c',
+      [
+        'cd /data/www',
+        'mkdir -p .git .well-known/acme sub/.well-known',
+        'echo site > index.html',
+        'echo "[core]" > .git/config',
+        'echo admin:hash > .htpasswd',
+        'echo "Require all granted" > .htaccess',
+        'echo old > index.html~',
+        'for f in a.bak a.BAK .index.html.swp a.orig a.old a.tmp; do echo leftover > "$f"; done',
+        'echo hidden > sub/.well-known/x',
+        'echo public > .well-known/acme/something',
+      ].join(' && '),
+    ]);
+    expect((await ctl(apache, 'reload')).code).toBe(0);
+    await podman([
+      'exec',
+      '-d',
+      apache,
+      'node',
+      '-e',
+      "require('http').createServer((q,s)=>s.end('app '+q.url)).listen(8403,'127.0.0.1')",
+    ]);
+    const get = (path: string) =>
+      statusOf('--resolve', `example.test:${ports.https}:127.0.0.1`, `https://example.test:${ports.https}${path}`);
+    await eventually(async () => (await get('/app/ok')) === '200', 5_000, 'the proxied route');
+    expect(await get('/index.html')).toBe('200');
+    expect(await get('/.well-known/acme/something')).toBe('200');
+    const hidden = [
+      '/.git/config',
+      '/.git/',
+      '/.htpasswd',
+      '/.htaccess',
+      '/index.html~',
+      '/a.bak',
+      '/a.BAK',
+      '/.index.html.swp',
+      '/a.orig',
+      '/a.old',
+      '/a.tmp',
+      '/sub/.well-known/x',
+      '/%2egit/config',
+      '/app/.env',
+      '/app/config.bak',
+    ];
+    const answers = await Promise.all(hidden.map(async (p) => `${p} ${await get(p)}`));
+    expect(answers).toEqual(hidden.map((p) => `${p} 404`));
   });
 
   it('refuses TLS 1.1 (the client allowing it) while TLS 1.2 works, and testssl.sh finds nothing weak', async () => {
@@ -235,7 +350,18 @@ describe('apache in its image', () => {
     // bench reports that number side by side.
     const load = output(
       'wrk',
-      ['-t2', '-c16', '-d30s', '--timeout', '5s', '-H', 'Connection: close', `https://127.0.0.1:${ports.https}/`],
+      [
+        '-t2',
+        '-c16',
+        '-d30s',
+        '--timeout',
+        '5s',
+        '-H',
+        'Connection: close',
+        '-H',
+        'Host: example.test', // an IP is not a name the site serves (421)
+        `https://127.0.0.1:${ports.https}/`,
+      ],
       60_000,
     );
     const late: string[] = [];
@@ -269,6 +395,17 @@ describe('apache in its image', () => {
       `https://example.test:${ports.https}/`,
     );
     expect(still.stdout).toMatch(/^x-podserve-extra: one$/im); // the old configuration, still up
+
+    // A file that is not ours, included: its first line must not reach readiness, the log or the API.
+    writeFileSync(join(work, 'extra.conf'), 'Include /etc/shadow\n');
+    expect((await ctl(apache, 'reload')).code).toBe(1);
+    const leaked = await ready(apache);
+    expect(leaked.code).toBe(1);
+    expect(leaked.stderr).toMatch(/\/etc\/shadow:1: refused \(not one of PodServe's configuration files/);
+    const shadowLine = /root:[*!x]?:\d+/;
+    expect(leaked.stderr + leaked.stdout).not.toMatch(shadowLine);
+    expect((await ctl(apache, '--json', 'status')).stdout).not.toMatch(shadowLine);
+    expect(await podman(['logs', apache])).not.toMatch(shadowLine);
 
     writeFileSync(join(work, 'extra.conf'), 'Header always set X-Podserve-Extra "two"\n');
     expect((await ctl(apache, 'reload')).code).toBe(0);
@@ -348,6 +485,60 @@ describe('apache in its image', () => {
     expect(result.stdout).toContain('SSLProtocol             -all +TLSv1.2 +TLSv1.3');
     expect(result.stderr).toContain('dry run: apache2 -t: Syntax OK');
   });
+
+  it('while it waits for a certificate, status names it, where it looked and what is wrong; each refused generation is a warning', async () => {
+    const empty = `podserve-apache-test-empty-${uniqueSuffix()}`;
+    await podman(['volume', 'create', empty]);
+    created.volumes.push(empty);
+    const waiting = (
+      await podman([
+        'run',
+        '-d',
+        '-e',
+        'DOMAIN=example.test',
+        '-v',
+        `${empty}:/data/state/certificates:ro`,
+        APACHE,
+        'apache',
+      ])
+    ).trim();
+    created.containers.push(waiting);
+    const statusText = async () => (await ctl(waiting, 'status')).stdout;
+    await eventually(
+      async () =>
+        (await statusText()).includes(
+          'waiting: waiting for a certificate for example.test in /data/state/certificates: no published certificate (ENOENT)',
+        ),
+      15_000,
+      'status to name the missing certificate',
+    );
+    const json = JSON.parse((await ctl(waiting, '--json', 'status')).stdout);
+    expect(json.readiness.ok).toBe(false);
+    expect(json.readiness.details.checks.reason).toBe(
+      'waiting for a certificate for example.test in /data/state/certificates: no published certificate (ENOENT)',
+    );
+
+    // Two generations for another name, published within 10 s: each one refused with a warning.
+    await certificates('init', empty, 'other.test');
+    await certificates('renew', empty, 'other.test');
+    const refusals = async () =>
+      (await podman(['logs', waiting]))
+        .split('\n')
+        .filter((l) => l.includes('refused a certificate: generation'))
+        .map((l) => JSON.parse(l) as { level: string; msg: string });
+    await eventually(async () => (await refusals()).length >= 2, 10_000, 'two refusals in the log');
+    const logged = await refusals();
+    expect(logged.map((r) => r.level)).toEqual(['warn', 'warn']);
+    for (const r of logged) {
+      expect(r.msg).toMatch(
+        /^refused a certificate: generation \S+ covers other\.test, www\.other\.test, not example\.test; still waiting for one for example\.test$/,
+      );
+    }
+    expect(new Set(logged.map((r) => r.msg)).size).toBe(2);
+    expect(await statusText()).toMatch(
+      /waiting: waiting for a certificate for example\.test in \/data\/state\/certificates: generation \S+ covers other\.test, www\.other\.test, not example\.test/,
+    );
+  }, 90_000);
 
   it('refuses HTTPS_PORT=99999 with exit 78 naming it', async () => {
     const result = await podmanResult(['run', '--rm', '-e', 'HTTPS_PORT=99999', APACHE, 'apache']);

@@ -31,6 +31,15 @@ const INTERMEDIATE_CIPHERS = [
 const ACCESS_LOG_JSON =
   '{\\"ts\\":\\"%{%Y-%m-%dT%H:%M:%S}t.%{msec_frac}t%{%z}t\\",\\"vhost\\":\\"%v\\",\\"port\\":%{local}p,\\"client\\":\\"%a\\",\\"method\\":\\"%m\\",\\"uri\\":\\"%U\\",\\"query\\":\\"%q\\",\\"proto\\":\\"%H\\",\\"status\\":%>s,\\"bytes\\":%B,\\"duration_us\\":%D,\\"referer\\":\\"%{Referer}i\\",\\"user_agent\\":\\"%{User-Agent}i\\",\\"tls\\":\\"%{SSL_PROTOCOL}x\\"}';
 
+/**
+ * URL paths never served (see the LocationMatch): a dot segment other than a leading
+ * /.well-known, a .well-known segment anywhere else, or a backup/swap file's suffix.
+ */
+const HIDDEN_PATHS = String.raw`/\.(?!well-known(?:/|$))|(?<=.)/\.well-known(?:/|$)|(?i:~|\.(?:bak|swp|swo|orig|old|tmp|save))$`;
+
+/** The catch-all hosts' name: `.invalid` (RFC 2606) can never be a name a client means. */
+const UNKNOWN_HOST = 'unknown-host.invalid';
+
 /** apache's whole configuration: one standalone file (no /etc/apache2, no envvars), plus the default page. */
 export function renderApache(input: RenderInput): ConfigFile[] {
   const { dir, settings: s, tlsDir, documentRoot } = input;
@@ -48,6 +57,7 @@ export function renderApache(input: RenderInput): ConfigFile[] {
     # mod_log_config, mod_unixd and mod_so are built in.
     LoadModule mpm_event_module      /usr/lib/apache2/modules/mod_mpm_event.so
     LoadModule authz_core_module     /usr/lib/apache2/modules/mod_authz_core.so
+    LoadModule alias_module          /usr/lib/apache2/modules/mod_alias.so
     LoadModule mime_module           /usr/lib/apache2/modules/mod_mime.so
     LoadModule dir_module            /usr/lib/apache2/modules/mod_dir.so
     LoadModule headers_module        /usr/lib/apache2/modules/mod_headers.so
@@ -100,6 +110,13 @@ export function renderApache(input: RenderInput): ConfigFile[] {
         AllowOverride None
         Require all denied
     </Directory>
+    # Never served, from the web root or a proxied route (404 whether or not the file exists,
+    # and no error line per scanner's hit): a path segment starting with a dot (.git/,
+    # .htpasswd, .env) except the root's /.well-known/ (RFC 8615), and editors' and admins'
+    # leftovers (index.html~, .bak, .swp).
+    <LocationMatch "${HIDDEN_PATHS}">
+        Redirect 404
+    </LocationMatch>
 
     SSLProtocol             -all +TLSv1.2 +TLSv1.3
     SSLCipherSuite          ${INTERMEDIATE_CIPHERS}
@@ -108,7 +125,34 @@ export function renderApache(input: RenderInput): ConfigFile[] {
     SSLSessionCache         "shmcb:${s.runDir}/ssl_scache(512000)"
     SSLSessionCacheTimeout  300
 
-    # HTTP: ACME HTTP-01 goes to the certificates service's responder; everything else to HTTPS.
+    # The first virtual host of a port is apache's answer for a Host (or an absolute request
+    # target, or on HTTPS an SNI name) that names none of the site's: 421 Misdirected Request,
+    # never a redirect to a name the client chose. ACME HTTP-01 still reaches the responder
+    # for any name: a certificate may cover names the site does not serve (mail.DOMAIN), and
+    # the responder answers only the tokens of its own pending orders.
+    <VirtualHost *:${s.httpPort}>
+        ServerName ${UNKNOWN_HOST}
+        ProxyPass /.well-known/acme-challenge/ http://127.0.0.1:${s.acmeHttpPort}/.well-known/acme-challenge/
+        ProxyPassReverse /.well-known/acme-challenge/ http://127.0.0.1:${s.acmeHttpPort}/.well-known/acme-challenge/
+        RewriteEngine On
+        RewriteCond %{REQUEST_URI} !^/\\.well-known/acme-challenge/
+        RewriteRule ^ - [R=421,L]
+    </VirtualHost>
+
+    <VirtualHost *:${s.httpsPort}>
+        ServerName ${UNKNOWN_HOST}
+        # The site's pair (handshakes without SNI land here): its names are not this host's (AH01909).
+        LogLevel warn ssl:error
+        Protocols h2 http/1.1
+        SSLEngine on
+        SSLCertificateFile    ${tlsDir}/fullchain.pem
+        SSLCertificateKeyFile ${tlsDir}/privkey.pem
+        RewriteEngine On
+        RewriteRule ^ - [R=421,L]
+    </VirtualHost>
+
+    # HTTP: ACME HTTP-01 goes to the certificates service's responder; everything else to HTTPS,
+    # under the name asked for, which is one of the site's (the only way into this host).
     <VirtualHost *:${s.httpPort}>
         ServerName ${s.domain}
         ServerAlias ${s.names}

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { CertificatePair } from '@podserve/certificates/consumer';
 import { CertificateFollower, covers } from '@podserve/certificates/follower';
 import {
@@ -12,6 +12,7 @@ import {
 } from '@podserve/runtime';
 import type { ApacheEnv } from './config.js';
 import { renderApache } from './httpd-conf.js';
+import { reloadAndConfirm } from './restart-proof.js';
 import { type ApacheSettings, apacheSettings } from './settings.js';
 
 const APACHE = '/usr/sbin/apache2';
@@ -169,7 +170,10 @@ export class ApacheService extends BaseService<ApacheEnv> {
   private async check(configFile: string): Promise<CheckResult> {
     const result = await this.ctx.commands.run([APACHE, '-t', '-f', configFile], { reject: false, timeoutMs: 20_000 });
     if (result.exitCode === 0) return { ok: true };
-    return { ok: false, message: checkerMessage(`${result.stderr}\n${result.stdout}`, result.exitCode) };
+    return {
+      ok: false,
+      message: checkerMessage(`${result.stderr}\n${result.stdout}`, result.exitCode, dirname(configFile)),
+    };
   }
 
   /**
@@ -179,26 +183,12 @@ export class ApacheService extends BaseService<ApacheEnv> {
    * old workers still answer, so an HTTPS answer alone would not tell.
    */
   private async gracefulRestart(): Promise<boolean> {
-    const proc = this.ctx.supervisor.require('apache');
-    const resumed = new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => finish(false), RESTART_PROOF_MS);
-      const onLine = (_stream: string, text: string) => {
-        if (text.includes('AH00489')) finish(true);
-      };
-      const onExit = () => finish(false);
-      const finish = (ok: boolean) => {
-        clearTimeout(timer);
-        proc.off('line', onLine);
-        proc.off('exit', onExit);
-        resolve(ok);
-      };
-      proc.on('line', onLine);
-      proc.on('exit', onExit);
-    });
-    if (!(await proc.reload())) return false;
-    const ok = await resumed;
-    if (!ok) this.log.error(`apache did not confirm its graceful restart within ${RESTART_PROOF_MS} ms (or exited)`);
-    return ok;
+    const outcome = await reloadAndConfirm(this.ctx.supervisor.require('apache'), RESTART_PROOF_MS);
+    this.log.debug({ outcome }, 'graceful restart');
+    if (outcome === 'refused') this.log.warn('apache was not reloaded: it is not running, or stopping');
+    if (outcome === 'not confirmed')
+      this.log.error(`apache did not confirm its graceful restart within ${RESTART_PROOF_MS} ms (or exited)`);
+    return outcome === 'resumed';
   }
 
   /** A new generation: point the config at it and go through the transaction (the follower confirms). */
@@ -253,15 +243,34 @@ export class ApacheService extends BaseService<ApacheEnv> {
 
 /**
  * apache2 -t says "AH00526: Syntax error on line 12 of /x/httpd.conf:" and the detail on the
- * next line; one log line wants "/x/httpd.conf:12: Invalid command 'Foo', …".
+ * next line; one log line wants "/x/httpd.conf:12: Invalid command 'Foo', …". The detail
+ * quotes the offending line, so when the file is not one of ours (outside `ownDir`, the
+ * config set's directory: an `Include /etc/shadow` in WEB_EXTRA_CONF) only file:line is kept:
+ * the message goes to the log, readiness and the control API.
  */
-export function checkerMessage(output: string, exitCode: number | null): string {
-  const located = /line (\d+) of ([^:\n]+):\s*\n?\s*(.*)/.exec(output);
-  if (located) return `${located[2]}:${located[1]}: ${located[3]}`;
+export function checkerMessage(output: string, exitCode: number | null, ownDir: string): string {
+  // An Include that fails chains every file on the way on one line ("… line 2 of /a: Syntax
+  // error on line 1 of /b: …"): the last location is where apache stopped.
+  const located = [...output.matchAll(/line (\d+) of ([^:\n]+):/g)].at(-1);
+  if (located) {
+    const [whole, line, file = ''] = located;
+    const after = output.slice((located.index ?? 0) + whole.length);
+    const detail = /^[ \t]*\n?[ \t]*(.*)/.exec(after)?.[1] ?? '';
+    if (!isInside(ownDir, file)) {
+      return `${file}:${line}: refused (not one of PodServe's configuration files, so its content is not shown)`;
+    }
+    return `${file}:${line}: ${detail}`;
+  }
   return (
     output
       .split('\n')
       .map((l) => l.trim())
       .find(Boolean) ?? `apache2 -t exited ${exitCode}`
   );
+}
+
+/** Whether `file` (as apache names it, possibly relative to its ServerRoot-less cwd) is under `dir`. */
+function isInside(dir: string, file: string): boolean {
+  const rel = relative(resolve(dir), resolve(dir, file));
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
 }

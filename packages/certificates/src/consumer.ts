@@ -31,6 +31,13 @@ export interface CertificatePair {
 
 export class CertificatePairError extends Error {
   override readonly name = 'CertificatePairError';
+  constructor(
+    message: string,
+    /** Set when nothing is published yet (no `current` link): the errno of reading it. */
+    readonly missing?: string,
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -48,7 +55,8 @@ export async function readCertificatePair(certPath: string): Promise<Certificate
     try {
       target = await readlink(join(certPath, CURRENT));
     } catch (err) {
-      throw new CertificatePairError(`no published certificate in ${certPath} (${errCode(err) ?? String(err)})`);
+      const code = errCode(err) ?? String(err);
+      throw new CertificatePairError(`no published certificate in ${certPath} (${code})`, code);
     }
     // Only what the publisher makes: a link elsewhere (or a name with quotes or newlines, which
     // would end up in a daemon's config) is refused, whoever could write the volume.
@@ -95,13 +103,27 @@ export interface WatchOptions {
   debounceMs?: number;
   /** Also call the handler for the generation that is current when watching starts. */
   emitInitial?: boolean;
-  /** A new generation that fails verification (or an unreadable one) is reported here, not signalled. */
+  /**
+   * A generation that fails verification (or an unreadable one) is reported here, not
+   * signalled: at start too, and again at every re-read while it stays current.
+   */
   onError?: (err: Error) => void;
   /**
    * Called when CERT_PATH is not a directory yet (a volume not mounted or not filled), at
    * once and then every `waitingReportMs` until it is; watching starts when it appears.
    */
   onWaiting?: (reason: string) => void;
+  /**
+   * CERT_PATH has no `current` link (nothing published yet), at start and at every re-read
+   * until it has. Without this callback that is silent at start and an onError later.
+   */
+  onMissing?: (err: CertificatePairError) => void;
+  /**
+   * Called once when CERT_PATH cannot be watched (fs.watch failed: ENOSPC when the inotify
+   * watch limit is reached, or a filesystem without inotify): changes are then found by the
+   * re-read every `recheckMs` only. `reason` says so, for the log and readiness.
+   */
+  onDegraded?: (reason: string) => void;
   /** Default 10 s. */
   waitingReportMs?: number;
   /** `current` is read again this often even without an event. Default 30 s. */
@@ -113,6 +135,8 @@ export interface CertificateWatcher {
   readonly ready: Promise<void>;
   /** The last generation signalled or seen at start. */
   readonly current: CertificatePair | undefined;
+  /** Set when changes are found by polling only (see WatchOptions.onDegraded). */
+  readonly degraded: string | undefined;
   close(): Promise<void>;
 }
 
@@ -139,29 +163,46 @@ export function watchCertificates(
   let timer: NodeJS.Timeout | null = null;
   let closed = false;
   let checking: Promise<void> = Promise.resolve();
+  /** Reads queued or running: a periodic re-read is not queued behind a slow one. */
+  let reads = 0;
   let watcher: FSWatcher | undefined;
   let recheck: NodeJS.Timeout | undefined;
+  let degraded: string | undefined;
+  const recheckMs = options.recheckMs ?? 30_000;
 
   const check = (initial: boolean): Promise<void> => {
+    reads += 1;
     checking = checking.then(async () => {
-      if (closed) return;
-      let pair: CertificatePair;
       try {
-        pair = await readCertificatePair(certPath);
+        await read(initial);
       } catch (err) {
-        if (!initial) report(err as Error);
-        return;
-      }
-      if (pair.generation === current?.generation) return;
-      current = pair;
-      if (initial && !options.emitInitial) return;
-      try {
-        await onNewGeneration(pair);
-      } catch (err) {
-        report(err as Error);
+        // A callback that threw: the chain must go on (a rejected link would stop every later read).
+        report(err instanceof Error ? err : new Error(String(err)));
+      } finally {
+        reads -= 1;
       }
     });
     return checking;
+  };
+  const read = async (initial: boolean): Promise<void> => {
+    if (closed) return;
+    let pair: CertificatePair;
+    try {
+      pair = await readCertificatePair(certPath);
+    } catch (err) {
+      const missing = err instanceof CertificatePairError && err.missing !== undefined;
+      if (missing && options.onMissing) options.onMissing(err);
+      else if (!missing || !initial) report(err as Error);
+      return;
+    }
+    if (pair.generation === current?.generation) return;
+    current = pair;
+    if (initial && !options.emitInitial) return;
+    try {
+      await onNewGeneration(pair);
+    } catch (err) {
+      report(err as Error);
+    }
   };
   const schedule = () => {
     if (closed) return;
@@ -177,21 +218,47 @@ export function watchCertificates(
     await untilDirectory(root, () => closed, options.onWaiting, options.waitingReportMs ?? 10_000);
     await check(true);
     if (closed) return;
-    // Only `current` matters; everything else in CERT_PATH changes for the publisher's own reasons.
-    watcher = watch(root, { persistent: false }, (_event, name) => {
-      if (name === null || name === CURRENT) schedule();
-    });
-    watcher.on('error', (err) => report(err));
-    recheck = setInterval(schedule, options.recheckMs ?? 30_000);
+    // The re-read below still finds every change, only later: say so once.
+    const degrade = (err: unknown) => {
+      if (degraded !== undefined || closed) return;
+      degraded = `watching ${root} by polling every ${duration(recheckMs)}: inotify unavailable (${errCode(err) ?? String(err)})`;
+      options.onDegraded?.(degraded);
+    };
+    try {
+      // Only `current` matters; everything else in CERT_PATH changes for the publisher's own reasons.
+      watcher = watch(root, { persistent: false }, (_event, name) => {
+        if (name === null || name === CURRENT) schedule();
+      });
+      // An error event ends the watch for good.
+      watcher.on('error', (err) => {
+        report(err);
+        degrade(err);
+      });
+    } catch (err) {
+      // Thrown, not emitted: ENOSPC (the inotify watch limit, shared by every container of the
+      // host), EMFILE, or no inotify at all.
+      degrade(err);
+    }
+    // A read of its own, not a debounced one: a period shorter than the debounce would
+    // otherwise push the read back for ever (and with it every event's).
+    recheck = setInterval(() => {
+      if (!timer && reads === 0) void check(false);
+    }, recheckMs);
     recheck.unref();
     // A switch between the first read and the watch being in place is caught here.
     await check(false);
   })();
 
+  // Nothing here may reject unhandled in a PID 1 (the process would exit with no ordered stop).
+  ready.catch((err: unknown) => report(err instanceof Error ? err : new Error(String(err))));
+
   return {
     ready,
     get current() {
       return current;
+    },
+    get degraded() {
+      return degraded;
     },
     async close() {
       closed = true;
@@ -201,6 +268,10 @@ export function watchCertificates(
       watcher?.close();
     },
   };
+}
+
+function duration(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 /** How often a missing CERT_PATH is looked for again. */

@@ -26,8 +26,14 @@ export interface FollowerOptions {
   maxRetryMs?: number;
   /** How long a served-certificate check may keep seeing the old one after a reload. Default 5 s. */
   confirmMs?: number;
-  /** One "waiting for …" line this often while no usable pair exists. Default 10 s. */
+  /**
+   * While no usable pair exists, one "waiting for …" info line this often (a new reason is
+   * logged at once). The same refusal seen again is warned about at most this often, with a
+   * count. Default 10 s.
+   */
   waitingReportMs?: number;
+  /** The watcher's re-read period, which is also its polling period when inotify fails. Default 30 s. */
+  recheckMs?: number;
 }
 
 /**
@@ -45,7 +51,7 @@ export class CertificateFollower {
   private latest: CertificatePair | undefined;
   /** The pair the daemon is confirmed to serve. */
   servedPair: CertificatePair | undefined;
-  private problem: string | null = 'no certificate yet';
+  private problem: string | null;
   private retryTimer: NodeJS.Timeout | null = null;
   private failures = 0;
   private applying: Promise<void> = Promise.resolve();
@@ -54,6 +60,10 @@ export class CertificateFollower {
   private following = false;
   private firstReady: (pair: CertificatePair) => void = () => undefined;
   private readonly first: Promise<CertificatePair>;
+  /** The last waiting line logged, and when: a new reason is logged at once, the same one every waitingReportMs. */
+  private waitingLogged = { what: '', at: 0 };
+  /** The last refusal warned about, when, and how often it was seen again since. */
+  private refusalLogged = { what: '', at: 0, repeats: 0 };
 
   constructor(
     private readonly options: FollowerOptions,
@@ -62,6 +72,7 @@ export class CertificateFollower {
     this.first = new Promise((resolve) => {
       this.firstReady = resolve;
     });
+    this.problem = this.waitingReason('looking');
   }
 
   /**
@@ -70,33 +81,27 @@ export class CertificateFollower {
    */
   async waitForFirst(signal: AbortSignal): Promise<CertificatePair | undefined> {
     const { certPath, log } = this.options;
-    let lastReport = 0;
-    const report = (what: string) => {
-      if (Date.now() - lastReport < (this.options.waitingReportMs ?? 10_000)) return;
-      lastReport = Date.now();
-      // While a certificate is served, an unusable newer one is logged, not a readiness failure.
-      if (!this.servedPair) this.problem = what;
-      log.info({ certPath, names: this.options.names }, `waiting for a certificate: ${what}`);
-      this.hooks.changed();
-    };
-    this.watcher = watchCertificates(certPath, (pair) => this.offer(pair, report), {
+    log.debug({ certPath, names: this.options.names }, 'waiting for a certificate');
+    this.watcher = watchCertificates(certPath, (pair) => this.offer(pair), {
       emitInitial: true,
-      onError: (err) => report(`the published pair is unusable (${err.message})`),
-      onWaiting: (reason) => report(reason),
+      recheckMs: this.options.recheckMs,
+      waitingReportMs: this.options.waitingReportMs,
+      onError: (err) => this.refuse(`the published pair is unusable: ${err.message}`),
+      onWaiting: (reason) => this.waiting(reason),
+      onMissing: (err) =>
+        this.servedPair
+          ? this.refuse(`nothing is published in ${certPath} any more (${err.missing})`)
+          : this.waiting(`no published certificate (${err.missing})`),
+      onDegraded: (reason) => {
+        log.warn({ certPath }, `certificate changes are found late: ${reason}`);
+        this.hooks.changed();
+      },
     });
-    const ticker = setInterval(() => {
-      if (!this.latest) report(`no valid certificate for ${this.options.names.join(', ')} in ${certPath} yet`);
-    }, 1_000);
-    ticker.unref();
-    try {
-      const aborted = new Promise<undefined>((resolve) => {
-        if (signal.aborted) resolve(undefined);
-        else signal.addEventListener('abort', () => resolve(undefined), { once: true });
-      });
-      return await Promise.race([this.first, aborted]);
-    } finally {
-      clearInterval(ticker);
-    }
+    const aborted = new Promise<undefined>((resolve) => {
+      if (signal.aborted) resolve(undefined);
+      else signal.addEventListener('abort', () => resolve(undefined), { once: true });
+    });
+    return await Promise.race([this.first, aborted]);
   }
 
   /** The daemon started with `pair` in its first config: confirm it and follow from here. */
@@ -110,13 +115,15 @@ export class CertificateFollower {
 
   health(): HealthResult {
     const served = this.servedPair;
+    // Polling still finds every change, later: worth saying, not worth taking the site down.
+    const degraded = this.watcher?.degraded ? `; ${this.watcher.degraded}` : '';
     if (this.problem || !served) {
-      return { ok: false, reason: this.problem ?? 'no certificate served yet' };
+      return { ok: false, reason: `${this.problem ?? 'no certificate served yet'}${degraded}` };
     }
     if (served.notAfter.getTime() <= Date.now()) {
-      return { ok: false, reason: `the served certificate (generation ${served.generation}) has expired` };
+      return { ok: false, reason: `the served certificate (generation ${served.generation}) has expired${degraded}` };
     }
-    return { ok: true, reason: `serving certificate generation ${served.generation}` };
+    return { ok: true, reason: `serving certificate generation ${served.generation}${degraded}` };
   }
 
   details(): Record<string, unknown> {
@@ -124,6 +131,8 @@ export class CertificateFollower {
       servedGeneration: this.servedPair?.generation ?? null,
       servedNotAfter: this.servedPair?.notAfter.toISOString() ?? null,
       latestGeneration: this.latest?.generation ?? null,
+      ...(this.servedPair ? {} : { waiting: this.problem }),
+      watching: this.watcher?.degraded ?? 'inotify',
     };
   }
 
@@ -134,22 +143,78 @@ export class CertificateFollower {
     await this.applying.catch(() => undefined);
   }
 
-  private offer(pair: CertificatePair, report: (what: string) => void): void {
+  private offer(pair: CertificatePair): void {
     const uncovered = this.options.names.filter((name) => !covers(pair.names, name));
     if (uncovered.length > 0) {
-      report(`generation ${pair.generation} does not cover ${uncovered.join(', ')}`);
+      this.refuse(`generation ${pair.generation} covers ${pair.names.join(', ')}, not ${uncovered.join(', ')}`);
       return;
     }
     if (pair.notAfter.getTime() <= Date.now()) {
-      report(`generation ${pair.generation} has expired`);
+      this.refuse(`generation ${pair.generation} expired on ${pair.notAfter.toISOString()}`);
       return;
     }
     this.latest = pair;
+    if (!this.servedPair)
+      this.problem = `certificate generation ${pair.generation} found; the daemon is not serving it yet`;
     if (!this.following) {
       this.firstReady(pair);
       return;
     }
     this.schedule(0);
+  }
+
+  private waitingReason(what: string): string {
+    return `waiting for a certificate for ${this.options.names.join(', ')} in ${this.options.certPath}: ${what}`;
+  }
+
+  /** Nothing usable yet, for an expected reason (a volume not filled yet): readiness says why; info. */
+  private waiting(what: string): void {
+    if (this.servedPair || this.latest) return;
+    const reason = this.waitingReason(what);
+    const changed = reason !== this.problem;
+    this.problem = reason;
+    const now = Date.now();
+    if (what !== this.waitingLogged.what || now - this.waitingLogged.at >= (this.options.waitingReportMs ?? 10_000)) {
+      this.waitingLogged = { what, at: now };
+      this.options.log.info({ certPath: this.options.certPath, names: this.options.names }, reason);
+    }
+    if (changed) this.hooks.changed();
+  }
+
+  /**
+   * A generation (or the volume's state) that cannot be served: a warning every time, except
+   * that the same refusal seen again (every re-read finds a corrupted generation again) is
+   * summarised, at most once every waitingReportMs, with how often it was seen. While
+   * nothing is served it is also readiness's reason; while something is, it stays served.
+   */
+  private refuse(what: string): void {
+    const { log, certPath, names } = this.options;
+    const now = Date.now();
+    const last = this.refusalLogged;
+    if (what !== last.what) {
+      this.refusalLogged = { what, at: now, repeats: 0 };
+      log.warn({ certPath, names }, this.refusalLine(what));
+    } else if (now - last.at >= (this.options.waitingReportMs ?? 10_000)) {
+      log.warn(
+        { certPath, names, repeats: last.repeats + 1 },
+        `${this.refusalLine(what)} (seen ${last.repeats + 1} more time(s) since ${new Date(last.at).toISOString()})`,
+      );
+      this.refusalLogged = { what, at: now, repeats: 0 };
+    } else {
+      last.repeats += 1;
+    }
+    if (!this.servedPair && !this.latest) {
+      const reason = this.waitingReason(what);
+      if (reason !== this.problem) {
+        this.problem = reason;
+        this.hooks.changed();
+      }
+    }
+  }
+
+  private refusalLine(what: string): string {
+    const served = this.servedPair;
+    return `refused a certificate: ${what}; ${served ? `generation ${served.generation} stays in service` : `still waiting for one for ${this.options.names.join(', ')}`}`;
   }
 
   private schedule(delayMs: number): void {
