@@ -65,7 +65,7 @@ export const apacheEnv = defineEnv({
     ...envTypes.hostnameList(),
     optional: true,
     description:
-      'Every name the site answers to. Default: DOMAIN and www.DOMAIN. A name the certificate does not cover is served with a warning in the log.',
+      'Every name the site answers to. Default: DOMAIN and www.DOMAIN. A name the certificate does not cover is served with a warning in the log. Any other name (Host header, absolute request target or TLS SNI) gets 421 Misdirected Request.',
   },
   CERT_PATH: {
     ...envTypes.absolutePath(),
@@ -81,7 +81,7 @@ export const apacheEnv = defineEnv({
   HTTP_PORT: {
     ...envTypes.port(),
     default: '80',
-    description: 'Plain HTTP: answers 301 to HTTPS, except /.well-known/acme-challenge/ (proxied to ACME_HTTP_PORT).',
+    description: 'Plain HTTP: answers 301 to HTTPS for the site’s names and 421 for any other; /.well-known/acme-challenge/ is proxied to ACME_HTTP_PORT for every name.',
   },
   HTTPS_PORT: { ...envTypes.port(), default: '443', description: 'HTTPS (TLS 1.2 and 1.3, HTTP/2).' },
   HSTS_MAX_AGE: {

@@ -27,6 +27,6 @@ export const apacheService = defineService({
     }
     return problems;
   },
-  processes: (env, common) => [apacheProcess(apacheSettings(env, common.environment))],
+  processes: (env, common) => [apacheProcess(apacheSettings(env, common))],
   create: (ctx) => new ApacheService(ctx),
 });

@@ -80,8 +80,9 @@ export function renderApache(input: RenderInput): ConfigFile[] {
     MinSpareThreads         25
     MaxSpareThreads         75
     MaxRequestWorkers       100
-    # A graceful stop lets requests in flight finish, inside the pod's grace period.
-    GracefulShutdownTimeout 10
+    # A graceful stop lets requests in flight finish for this long; the runtime's fast stop
+    # (SIGTERM) and SIGKILL follow inside STOP_GRACE_PERIOD.
+    GracefulShutdownTimeout ${s.gracefulStopSeconds}
 
     ServerName ${s.domain}
     ServerTokens Prod

@@ -13,7 +13,7 @@ import {
 import type { ApacheEnv } from './config.js';
 import { renderApache } from './httpd-conf.js';
 import { reloadAndConfirm } from './restart-proof.js';
-import { type ApacheSettings, apacheSettings } from './settings.js';
+import { type ApacheSettings, apacheSettings, FAST_STOP_MS } from './settings.js';
 
 const APACHE = '/usr/sbin/apache2';
 /** How long a graceful restart may take to say it is done. */
@@ -30,10 +30,15 @@ export function apacheProcess(s: ApacheSettings): ProcessSpec {
     // apache reads no environment of ours: its config is all in the rendered file.
     restart: 'always',
     critical: false,
-    // SIGUSR1: graceful restart (new config, in-flight requests finish); SIGWINCH: graceful stop.
+    // SIGUSR1: graceful restart (new config, in-flight requests finish); SIGWINCH: graceful stop,
+    // which apache itself cuts short after GracefulShutdownTimeout; SIGTERM, the fast stop, ends
+    // a download that outlasts that while apache still stops its own workers; SIGKILL at the
+    // end of the budget. All inside STOP_GRACE_PERIOD, so the container exits 0.
     reload: { signal: 'SIGUSR1' },
     stop: { signal: 'SIGWINCH' },
-    stopTimeoutMs: 12_000,
+    fastStop: { signal: 'SIGTERM' },
+    fastStopMs: FAST_STOP_MS,
+    stopTimeoutMs: s.stopBudgetMs,
     readiness: { tcp: { port: s.httpsPort }, intervalMs: 100 },
     healthIntervalMs: 10_000,
     startTimeoutMs: 30_000,
@@ -54,7 +59,7 @@ export class ApacheService extends BaseService<ApacheEnv> {
   private pair: CertificatePair | undefined;
 
   override async validate(): Promise<boolean> {
-    this.settings = apacheSettings(this.config, this.ctx.common.environment);
+    this.settings = apacheSettings(this.config, this.ctx.common);
     this.log.debug({ settings: this.settings }, 'settings derived');
     return true;
   }

@@ -1,4 +1,8 @@
+import type { CommonSettings } from '@podserve/runtime';
 import type { ApacheEnv, ProxyRoute } from './config.js';
+
+/** The end of a stop kept for apache's fast stop (SIGTERM: workers ended, then apache exits). */
+export const FAST_STOP_MS = 2_000;
 
 /** What the templates and the service need, derived once from the environment. */
 export interface ApacheSettings {
@@ -14,9 +18,17 @@ export interface ApacheSettings {
   acmeHttpPort: number;
   runDir: string;
   extraConf: string | undefined;
+  /** The whole stop may take this long (the runtime's budget from STOP_GRACE_PERIOD). */
+  stopBudgetMs: number;
+  /** apache's GracefulShutdownTimeout: the budget less the fast stop's share, in whole seconds. */
+  gracefulStopSeconds: number;
 }
 
-export function apacheSettings(env: ApacheEnv, environment: 'development' | 'production'): ApacheSettings {
+export function apacheSettings(
+  env: ApacheEnv,
+  common: Pick<CommonSettings, 'environment' | 'stopBudgetMs'>,
+): ApacheSettings {
+  const { environment, stopBudgetMs } = common;
   const names = env.WEB_NAMES ?? [env.DOMAIN, `www.${env.DOMAIN}`];
   return {
     domain: env.DOMAIN,
@@ -30,5 +42,7 @@ export function apacheSettings(env: ApacheEnv, environment: 'development' | 'pro
     acmeHttpPort: env.ACME_HTTP_PORT,
     runDir: env.APACHE_RUN_DIR,
     extraConf: env.WEB_EXTRA_CONF,
+    stopBudgetMs,
+    gracefulStopSeconds: Math.max(1, Math.floor((stopBudgetMs - FAST_STOP_MS) / 1_000)),
   };
 }

@@ -33,6 +33,7 @@ class CertWatchService extends BaseService<EnvValues<typeof certWatchEnv>> {
       emitInitial: true,
       onError: (err) =>
         this.log.warn({ certPath, err: err.message }, `ignored an unusable certificate generation: ${err.message}`),
+      onDegraded: (reason) => this.log.warn({ certPath }, reason),
       // Waiting, not failing: in a pod the volume may be filled after this container starts.
       onWaiting: (reason) => {
         this.waitingFor = reason;

@@ -159,7 +159,12 @@ export class StatusPublisher {
       readiness:
         this.phase === 'ready'
           ? readiness
-          : { ok: false, reason: `service is ${this.phase}`, details: { checks: readiness } },
+          : {
+              ok: false,
+              // What it is waiting for (a certificate, a daemon), so a probe says more than "starting".
+              reason: readiness.ok ? `service is ${this.phase}` : `service is ${this.phase}: ${readiness.reason}`,
+              details: { checks: readiness },
+            },
       processes: this.source.processes(),
     };
   }
