@@ -512,6 +512,12 @@ describe('apache in its image', () => {
       15_000,
       'status to name the missing certificate',
     );
+    // The probe an orchestrator runs says it too, not just "service is starting".
+    const probe = await ready(waiting);
+    expect(probe.code).toBe(1);
+    expect(probe.stderr + probe.stdout).toContain(
+      'service is starting: waiting for a certificate for example.test in /data/state/certificates: no published certificate (ENOENT)',
+    );
     const json = JSON.parse((await ctl(waiting, '--json', 'status')).stdout);
     expect(json.readiness.ok).toBe(false);
     expect(json.readiness.details.checks.reason).toBe(
@@ -545,6 +551,106 @@ describe('apache in its image', () => {
     expect(result.code).toBe(78);
     expect(result.stdout).toMatch(/HTTPS_PORT: expected an integer from 1 to 65535; found \\"99999\\"/);
   });
+
+  /** A container of the test's own, on the test volume, with its HTTPS port; removed by afterAll. */
+  async function ownApache(...extra: string[]): Promise<{ id: string; https: number }> {
+    const id = (
+      await podman([
+        'run',
+        '-d',
+        '-e',
+        'DOMAIN=example.test',
+        '-p',
+        '127.0.0.1::443',
+        '-v',
+        `${volume}:/data/state/certificates:ro`,
+        ...extra,
+        APACHE,
+        'apache',
+      ])
+    ).trim();
+    created.containers.push(id);
+    await eventually(async () => (await ready(id)).code === 0, 20_000, 'apache ready');
+    return { id, https: Number((await podman(['port', id, '443/tcp'])).trim().split(':').pop()) };
+  }
+  const stopTimed = async (id: string) => {
+    const started = Date.now();
+    await podman(['stop', id]); // podman's default grace period: 10 s, then SIGKILL
+    return {
+      ms: Date.now() - started,
+      exitCode: (await podman(['inspect', '--format', '{{.State.ExitCode}}', id])).trim(),
+      logs: await podman(['logs', id]),
+    };
+  };
+
+  it('keeps serving and answering with its log volume full, stops with exit 0, and lives on once space is freed', async () => {
+    const { id, https } = await ownApache('--mount', 'type=tmpfs,destination=/data/logs,tmpfs-size=1m');
+    // Filled from inside, as a careless neighbour (or a runaway log) would.
+    await podmanResult(['exec', id, 'dd', 'if=/dev/zero', 'of=/data/logs/filler', 'bs=64k']);
+    const site = ['--resolve', `example.test:${https}:127.0.0.1`, `https://example.test:${https}/`];
+    for (let i = 0; i < 40; i++) expect(await statusOf(...site)).toBe('200');
+    const asked = Date.now();
+    const status = await ctl(id, '--json', 'status');
+    expect(Date.now() - asked).toBeLessThan(2_000 + 1_000); // podman exec's own start included
+    expect(JSON.parse(status.stdout).readiness.ok).toBe(true);
+    const logs = await podman(['logs', id]);
+    expect(logs).toMatch(
+      /cannot write the log file \/data\/logs\/apache\/apache\.log \(ENOSPC\); logging to stdout only/,
+    );
+
+    await podman(['exec', id, 'rm', '/data/logs/filler']);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await podman(['inspect', '--format', '{{.State.Running}}', id])).trim()).toBe('true');
+    expect((await ready(id)).code).toBe(0);
+    expect(await statusOf(...site)).toBe('200');
+
+    const stop = await stopTimed(id);
+    expect(stop.ms).toBeLessThan(10_000);
+    expect(stop.exitCode).toBe('0');
+    expect(stop.logs).toContain('"msg":"apache stopped"');
+  }, 120_000);
+
+  it("stops with exit 0 inside podman stop's 10 s during a slow 60 MB download (graceful, then the fast stop)", async () => {
+    const { id, https } = await ownApache();
+    await podman(['exec', id, 'dd', 'if=/dev/urandom', 'of=/data/www/big.bin', 'bs=1M', 'count=60', 'status=none']);
+    await podman(['exec', id, 'node', 'dist/main.js', 'ctl', 'reload']); // serve WEB_ROOT, not the default page
+    const download = output(
+      'curl',
+      [
+        '-s',
+        '-k',
+        '--limit-rate',
+        '500k',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code} %{size_download}',
+        '--resolve',
+        `example.test:${https}:127.0.0.1`,
+        `https://example.test:${https}/big.bin`,
+      ],
+      60_000,
+    );
+    await new Promise((r) => setTimeout(r, 1_500));
+    const stop = await stopTimed(id);
+    expect(stop.ms).toBeLessThan(10_000);
+    expect(stop.exitCode).toBe('0');
+    // Graceful first, then apache's fast stop, then (its workers still writing to the slow
+    // client) SIGKILL, all from the runtime and inside its budget: podman's never comes.
+    const order = ['stopping with SIGWINCH', 'sending SIGTERM (fast stop)', '"msg":"apache stopped"'];
+    const at = order.map((text) => stop.logs.indexOf(text));
+    expect(
+      at.every((i) => i >= 0),
+      `${order.join(', ')} in the log`,
+    ).toBe(true);
+    expect([...at].sort((x, y) => x - y)).toEqual(at);
+    // The download was cut, not finished (60 MB at 500 kB/s takes two minutes): curl reports a
+    // transfer error, and what it counted is short of the file.
+    const cut = await download;
+    expect(cut.code, `curl: ${cut.stdout} ${cut.stderr}`).not.toBe(0);
+    const counted = /(\d{3}) (\d+)/.exec(cut.stdout);
+    if (counted) expect(Number(counted[2])).toBeLessThan(60 * 1024 * 1024);
+  }, 120_000);
 
   it('stops gracefully on podman stop: exit 0 well inside the grace period', async () => {
     const started = Date.now();
