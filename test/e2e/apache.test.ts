@@ -621,6 +621,12 @@ describe('apache in its image', () => {
         '-k',
         '--limit-rate',
         '500k',
+        // Once the container is gone its forwarded port goes silent rather than closing: give
+        // up after 3 s without data instead of waiting out the whole timeout.
+        '--speed-limit',
+        '1',
+        '--speed-time',
+        '3',
         '-o',
         '/dev/null',
         '-w',

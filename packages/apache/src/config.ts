@@ -81,7 +81,8 @@ export const apacheEnv = defineEnv({
   HTTP_PORT: {
     ...envTypes.port(),
     default: '80',
-    description: 'Plain HTTP: answers 301 to HTTPS for the site’s names and 421 for any other; /.well-known/acme-challenge/ is proxied to ACME_HTTP_PORT for every name.',
+    description:
+      'Plain HTTP: answers 301 to HTTPS for the site’s names and 421 for any other; /.well-known/acme-challenge/ is proxied to ACME_HTTP_PORT for every name.',
   },
   HTTPS_PORT: { ...envTypes.port(), default: '443', description: 'HTTPS (TLS 1.2 and 1.3, HTTP/2).' },
   HSTS_MAX_AGE: {

@@ -1,0 +1,315 @@
+/**
+ * Soak: one service image under steady traffic and periodic renewals for a long while, PID 1's
+ * footprint sampled throughout, so a leak shows as a line that climbs. Prints a row per minute
+ * (PID 1 RSS, V8 heap, fds, the daemons' RSS, /run's size, requests and renewals) and a verdict:
+ * PID 1's RSS at the end within 5 % of the baseline minute, and no more fds than then.
+ *
+ *   npm run soak -- apache --minutes 10 --renew-every 10
+ *   npm run soak -- dns --minutes 60 --heap-snapshots
+ *
+ * RSS is read from the host's /proc (the container's PID 1, no process added to it): the median
+ * of the minute's samples, so one garbage collection does not decide a verdict. The heap comes
+ * from `ctl --json status`. With --heap-snapshots, PID 1 runs with --heapsnapshot-signal and
+ * writes a snapshot at the baseline minute and at the end; the constructors that grew most
+ * between the two are printed. Exit 0 flat, 1 grew (or the run failed), 2 usage.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { median, ok, podman, sleep } from './bench-support.js';
+import { heapDiff } from './soak-heap.js';
+import { type Started, type Traffic, type Workload, workloads } from './soak-workloads.js';
+
+const USAGE = `Usage: npm run soak -- SERVICE --minutes N [options]
+SERVICE               ${Object.keys(workloads).join(' or ')}
+  --minutes N         how long (whole minutes, at least 2)
+  --renew-every S     a renewal every S seconds (apache: a new certificate published; dns: an
+                      ACME TXT record swapped by RFC 2136 and a record added/removed with ctl);
+                      default 60
+  --rate R            requests (apache) or queries (dns) per second; default 20
+  --baseline M        the minute the end is compared with; default 10, or half a shorter run
+  --heap-snapshots    write heap snapshots 5 minutes before the baseline and at the end, and
+                      compare them
+  --keep              leave the container and volume for a look afterwards (printed)`;
+
+/** A verdict allows this much growth of PID 1's RSS from the baseline minute to the end. */
+const RSS_TOLERANCE = 0.05;
+/** Footprint reads per minute (RSS and fds); the minute's row shows their median. */
+const SAMPLES_PER_MINUTE = 6;
+/** PID 1 writes heap snapshots here when asked with this signal (the runtime leaves it alone). */
+const SNAPSHOT_DIR = '/tmp/podserve-heap';
+const SNAPSHOT_SIGNAL = 'SIGPWR';
+
+interface Options {
+  service: string;
+  minutes: number;
+  renewEverySeconds: number;
+  rate: number;
+  baseline: number;
+  heapSnapshots: boolean;
+  keep: boolean;
+}
+
+function options(argv: string[]): Options | string {
+  let parsed: ReturnType<typeof parse>;
+  function parse() {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        minutes: { type: 'string' },
+        'renew-every': { type: 'string', default: '60' },
+        rate: { type: 'string', default: '20' },
+        baseline: { type: 'string' },
+        'heap-snapshots': { type: 'boolean', default: false },
+        keep: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+    });
+  }
+  try {
+    parsed = parse();
+  } catch (err) {
+    return (err as Error).message;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return '';
+  const service = positionals[0];
+  if (!service || !(service in workloads)) {
+    return `SERVICE: expected ${Object.keys(workloads).join(' or ')}, found ${service ?? 'nothing'}`;
+  }
+  const whole = (name: string, raw: string | undefined, min: number) => {
+    const n = Number(raw);
+    return Number.isInteger(n) && n >= min
+      ? n
+      : `--${name}: expected a whole number ≥ ${min}, found ${raw ?? 'nothing'}`;
+  };
+  const minutes = whole('minutes', values.minutes, 2);
+  const renew = whole('renew-every', values['renew-every'], 5);
+  const rate = whole('rate', values.rate, 1);
+  if (typeof minutes === 'string') return minutes;
+  if (typeof renew === 'string') return renew;
+  if (typeof rate === 'string') return rate;
+  const baseline = whole('baseline', values.baseline ?? String(Math.min(10, Math.floor(minutes / 2))), 1);
+  if (typeof baseline === 'string') return baseline;
+  if (baseline >= minutes) return `--baseline: expected a minute before the last (${minutes}), found ${baseline}`;
+  return {
+    service,
+    minutes,
+    renewEverySeconds: renew,
+    rate,
+    baseline,
+    heapSnapshots: values['heap-snapshots'],
+    keep: values.keep,
+  };
+}
+
+/** PID 1's resident set and open fds, read from the host: nothing runs in the container for it. */
+function footprint(hostPid: number): { rssMb: number; fds: number } {
+  const status = readFileSync(`/proc/${hostPid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+  return { rssMb: rssKb / 1024, fds: readdirSync(`/proc/${hostPid}/fd`).length };
+}
+
+/** The summed RSS of PID 1's descendants (the daemons it supervises), in MB. */
+function descendantsRssMb(hostPid: number): number {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  let kb = 0;
+  const queue = [...(children.get(hostPid) ?? [])];
+  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
+    try {
+      kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // gone meanwhile
+    }
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return kb / 1024;
+}
+
+function heapUsedMb(id: string): number {
+  try {
+    const status = JSON.parse(podman('exec', id, 'node', 'dist/main.js', 'ctl', '--json', 'status'));
+    return status.runtime.heapUsed / 1024 / 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const runKb = (id: string) => Number(podman('exec', id, 'du', '-sk', '/run').split(/\s/)[0]);
+
+/** Asks PID 1 for a heap snapshot and copies it out once it is whole; its path on the host. */
+async function heapSnapshot(id: string, hostPid: number, into: string, label: string): Promise<string> {
+  const list = () =>
+    podman('exec', id, 'sh', '-c', `ls ${SNAPSHOT_DIR}/*.heapsnapshot 2>/dev/null || true`).split('\n').filter(Boolean);
+  const before = new Set(list());
+  process.kill(hostPid, SNAPSHOT_SIGNAL);
+  for (let waited = 0; waited < 120_000; waited += 1_000) {
+    await sleep(1_000);
+    const fresh = list().find((f) => !before.has(f));
+    if (!fresh) continue;
+    // Whole once its size stops changing and it ends the JSON.
+    const tail = podman('exec', id, 'sh', '-c', `sleep 1; tail -c 2 ${fresh}`);
+    if (!tail.endsWith('}')) continue;
+    const local = join(into, `${label}.heapsnapshot`);
+    podman('cp', `${id}:${fresh}`, local);
+    podman('exec', id, 'rm', '-f', fresh);
+    return local;
+  }
+  throw new Error('PID 1 wrote no heap snapshot within 120 s');
+}
+
+interface MinuteRow {
+  minute: number;
+  rssMb: number;
+  heapMb: number;
+  fds: number;
+  daemonsMb: number;
+  runKb: number;
+}
+
+async function soak(o: Options, w: Workload): Promise<boolean> {
+  const work = mkdtempSync(join(tmpdir(), 'podserve-soak-'));
+  const suffix = `${process.pid}`;
+  const env = o.heapSnapshots
+    ? [
+        '-e',
+        `NODE_OPTIONS=--heapsnapshot-signal=${SNAPSHOT_SIGNAL} --diagnostic-dir=${SNAPSHOT_DIR}`,
+        '--tmpfs',
+        `${SNAPSHOT_DIR}:size=512m`,
+      ]
+    : [];
+  let started: Started | undefined;
+  let traffic: Traffic | undefined;
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+  };
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  try {
+    console.log(`soak: ${o.service} for ${o.minutes} min, ${o.rate}/s, a renewal every ${o.renewEverySeconds} s`);
+    started = await w.start({ suffix, work, extraArgs: env });
+    const id = started.id;
+    const hostPid = Number(podman('inspect', '--format', '{{.State.Pid}}', id));
+    console.log(`soak: container ${id.slice(0, 12)}, PID 1 is host pid ${hostPid}`);
+
+    const load = started.traffic(o.rate);
+    traffic = load;
+    let renewals = 0;
+    let renewalFailures = 0;
+    const renewing = (async () => {
+      while (!interrupted && !load.stopped) {
+        // In one-second steps, so the end of the run does not wait out a long interval.
+        for (let s = 0; s < o.renewEverySeconds && !interrupted && !load.stopped; s++) await sleep(1_000);
+        if (interrupted || load.stopped) break;
+        try {
+          await started?.renew(renewals);
+          renewals++;
+        } catch (err) {
+          renewalFailures++;
+          console.log(`soak: renewal ${renewals + 1} failed: ${(err as Error).message.split('\n')[0]}`);
+        }
+      }
+    })();
+
+    console.log(`minute | PID 1 RSS MB | heap MB | fds | daemons MB | /run KB | ${w.unit} ok | failed | renewals`);
+    const rows: MinuteRow[] = [];
+    const snapshots: string[] = [];
+    const snapshotMinute = Math.max(1, o.baseline - 5);
+    const t0 = performance.now();
+    for (let minute = 1; minute <= o.minutes && !interrupted; minute++) {
+      const samples: { rssMb: number; fds: number }[] = [];
+      for (let i = 0; i < SAMPLES_PER_MINUTE && !interrupted; i++) {
+        const dueAt = t0 + (minute - 1) * 60_000 + ((i + 1) * 60_000) / SAMPLES_PER_MINUTE;
+        await sleep(Math.max(0, dueAt - performance.now()));
+        samples.push(footprint(hostPid));
+      }
+      if (interrupted) break;
+      const row: MinuteRow = {
+        minute,
+        rssMb: median(samples.map((s) => s.rssMb)),
+        heapMb: heapUsedMb(id),
+        fds: Math.min(...samples.map((s) => s.fds)),
+        daemonsMb: descendantsRssMb(hostPid),
+        runKb: runKb(id),
+      };
+      rows.push(row);
+      const t = load.counts();
+      console.log(
+        `${String(minute).padStart(6)} | ${row.rssMb.toFixed(1).padStart(12)} | ${row.heapMb.toFixed(1).padStart(7)} | ${String(row.fds).padStart(3)} | ${row.daemonsMb.toFixed(1).padStart(10)} | ${String(row.runKb).padStart(7)} | ${String(t.ok).padStart(11)} | ${String(t.failed).padStart(6)} | ${renewals}`,
+      );
+      // The first snapshot some minutes before the baseline: writing one costs PID 1 memory
+      // of its own, which would otherwise be counted as growth.
+      if (o.heapSnapshots && (minute === snapshotMinute || minute === o.minutes)) {
+        snapshots.push(await heapSnapshot(id, hostPid, work, `minute-${minute}`));
+      }
+    }
+    load.stop();
+    await renewing;
+    if (interrupted) {
+      console.log('soak: interrupted; no verdict');
+      return false;
+    }
+
+    const base = rows.find((r) => r.minute === o.baseline) as MinuteRow;
+    const last = rows.at(-1) as MinuteRow;
+    const growth = (last.rssMb - base.rssMb) / base.rssMb;
+    const flat = growth <= RSS_TOLERANCE && last.fds <= base.fds;
+    const t = load.counts();
+    const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
+    if (snapshots.length === 2) {
+      console.log(`heap growth, minute ${snapshotMinute} → ${o.minutes} (V8 heap snapshots), largest first:`);
+      for (const line of heapDiff(snapshots[0] as string, snapshots[1] as string, 10)) console.log(`  ${line}`);
+    }
+    console.log(
+      `verdict: ${flat ? 'FLAT' : 'GREW'} — PID 1 RSS ${last.rssMb.toFixed(1)} MB at minute ${last.minute} vs ${base.rssMb.toFixed(1)} MB at minute ${base.minute} (${pct(growth)}, limit +${RSS_TOLERANCE * 100} %); fds ${base.fds} → ${last.fds}; heap ${base.heapMb.toFixed(1)} → ${last.heapMb.toFixed(1)} MB; daemons ${base.daemonsMb.toFixed(1)} → ${last.daemonsMb.toFixed(1)} MB; ${t.ok} ${w.unit} answered, ${t.failed} failed${t.failures ? ` (${t.failures})` : ''}; ${renewals} renewals, ${renewalFailures} failed`,
+    );
+    return flat;
+  } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    if (o.keep && started) {
+      console.log(`soak: kept container ${started.id} and ${started.volumes.join(', ')}; ${work}`);
+    } else {
+      traffic?.stop();
+      if (started) spawnSync('podman', ['rm', '-f', '-v', '-t', '5', started.id], { stdio: 'ignore' });
+      for (const v of started?.volumes ?? []) spawnSync('podman', ['volume', 'rm', '-f', v], { stdio: 'ignore' });
+      rmSync(work, { recursive: true, force: true });
+    }
+  }
+}
+
+async function main(): Promise<number> {
+  const o = options(process.argv.slice(2));
+  if (typeof o === 'string') {
+    if (o) console.error(`soak: ${o}`);
+    console.error(USAGE);
+    return o ? 2 : 0;
+  }
+  const w = workloads[o.service] as Workload;
+  for (const image of w.images) {
+    if (!ok('podman', ['image', 'exists', image])) {
+      console.error(`soak: image ${image} is missing: run scripts/images.sh build first`);
+      return 1;
+    }
+  }
+  try {
+    return (await soak(o, w)) ? 0 : 1;
+  } catch (err) {
+    console.error(`soak: failed: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+process.exitCode = await main();
