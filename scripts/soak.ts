@@ -139,12 +139,13 @@ function descendantsRssMb(hostPid: number): number {
   return kb / 1024;
 }
 
-function heapUsedMb(id: string): number {
+/** V8's heap in use and its committed size (what RSS holds for it), from `ctl --json status`. */
+function heapMb(id: string): { used: number; total: number } {
   try {
     const status = JSON.parse(podman('exec', id, 'node', 'dist/main.js', 'ctl', '--json', 'status'));
-    return status.runtime.heapUsed / 1024 / 1024;
+    return { used: status.runtime.heapUsed / 1024 / 1024, total: status.runtime.heapTotal / 1024 / 1024 };
   } catch {
-    return Number.NaN;
+    return { used: Number.NaN, total: Number.NaN };
   }
 }
 
@@ -175,6 +176,7 @@ interface MinuteRow {
   minute: number;
   rssMb: number;
   heapMb: number;
+  heapTotalMb: number;
   fds: number;
   daemonsMb: number;
   runKb: number;
@@ -224,7 +226,9 @@ async function soak(o: Options, w: Workload): Promise<boolean> {
       }
     })();
 
-    console.log(`minute | PID 1 RSS MB | heap MB | fds | daemons MB | /run KB | ${w.unit} ok | failed | renewals`);
+    console.log(
+      `minute | PID 1 RSS MB | heap MB used/total | fds | daemons MB | /run KB | ${w.unit} ok | failed | renewals`,
+    );
     const rows: MinuteRow[] = [];
     const snapshots: string[] = [];
     const snapshotMinute = Math.max(1, o.baseline - 5);
@@ -237,10 +241,12 @@ async function soak(o: Options, w: Workload): Promise<boolean> {
         samples.push(footprint(hostPid));
       }
       if (interrupted) break;
+      const heap = heapMb(id);
       const row: MinuteRow = {
         minute,
         rssMb: median(samples.map((s) => s.rssMb)),
-        heapMb: heapUsedMb(id),
+        heapMb: heap.used,
+        heapTotalMb: heap.total,
         fds: Math.min(...samples.map((s) => s.fds)),
         daemonsMb: descendantsRssMb(hostPid),
         runKb: runKb(id),
@@ -248,7 +254,7 @@ async function soak(o: Options, w: Workload): Promise<boolean> {
       rows.push(row);
       const t = load.counts();
       console.log(
-        `${String(minute).padStart(6)} | ${row.rssMb.toFixed(1).padStart(12)} | ${row.heapMb.toFixed(1).padStart(7)} | ${String(row.fds).padStart(3)} | ${row.daemonsMb.toFixed(1).padStart(10)} | ${String(row.runKb).padStart(7)} | ${String(t.ok).padStart(11)} | ${String(t.failed).padStart(6)} | ${renewals}`,
+        `${String(minute).padStart(6)} | ${row.rssMb.toFixed(1).padStart(12)} | ${`${row.heapMb.toFixed(1)}/${row.heapTotalMb.toFixed(1)}`.padStart(18)} | ${String(row.fds).padStart(3)} | ${row.daemonsMb.toFixed(1).padStart(10)} | ${String(row.runKb).padStart(7)} | ${String(t.ok).padStart(11)} | ${String(t.failed).padStart(6)} | ${renewals}`,
       );
       // The first snapshot some minutes before the baseline: writing one costs PID 1 memory
       // of its own, which would otherwise be counted as growth.
@@ -274,7 +280,7 @@ async function soak(o: Options, w: Workload): Promise<boolean> {
       for (const line of heapDiff(snapshots[0] as string, snapshots[1] as string, 10)) console.log(`  ${line}`);
     }
     console.log(
-      `verdict: ${flat ? 'FLAT' : 'GREW'} — PID 1 RSS ${last.rssMb.toFixed(1)} MB at minute ${last.minute} vs ${base.rssMb.toFixed(1)} MB at minute ${base.minute} (${pct(growth)}, limit +${RSS_TOLERANCE * 100} %); fds ${base.fds} → ${last.fds}; heap ${base.heapMb.toFixed(1)} → ${last.heapMb.toFixed(1)} MB; daemons ${base.daemonsMb.toFixed(1)} → ${last.daemonsMb.toFixed(1)} MB; ${t.ok} ${w.unit} answered, ${t.failed} failed${t.failures ? ` (${t.failures})` : ''}; ${renewals} renewals, ${renewalFailures} failed`,
+      `verdict: ${flat ? 'FLAT' : 'GREW'} — PID 1 RSS ${last.rssMb.toFixed(1)} MB at minute ${last.minute} vs ${base.rssMb.toFixed(1)} MB at minute ${base.minute} (${pct(growth)}, limit +${RSS_TOLERANCE * 100} %); fds ${base.fds} → ${last.fds}; heap used ${base.heapMb.toFixed(1)} → ${last.heapMb.toFixed(1)} MB, committed ${base.heapTotalMb.toFixed(1)} → ${last.heapTotalMb.toFixed(1)} MB; daemons ${base.daemonsMb.toFixed(1)} → ${last.daemonsMb.toFixed(1)} MB; ${t.ok} ${w.unit} answered, ${t.failed} failed${t.failures ? ` (${t.failures})` : ''}; ${renewals} renewals, ${renewalFailures} failed`,
     );
     return flat;
   } finally {
