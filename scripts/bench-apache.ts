@@ -7,9 +7,9 @@
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { median, ok, podman, sleep, tableRows } from './bench-support.js';
 
 const CERTS = 'localhost/podserve-certificates:latest';
@@ -106,13 +106,21 @@ export async function apacheRows(): Promise<string[]> {
       '≤ 1.25 × bare',
       runtime / bareNode <= 1.25,
     );
-    // The same rendered configuration, started bare.
+    // The same rendered configuration, started bare, with a copy of the certificate generation
+    // it names: the renewals below prune that generation from the volume, and a bare graceful
+    // restart would then fail to load it and end apache.
     const confDir = podman('exec', sup, 'readlink', '-f', '/run/podserve-apache/conf/current');
     podman('cp', `${sup}:${confDir}`, join(work, 'conf'));
+    const httpdConf = readFileSync(join(work, 'conf', 'httpd.conf'), 'utf8');
+    const tlsDir = dirname(/SSLCertificateFile\s+(\S+)/.exec(httpdConf)?.[1] ?? '');
+    podman('cp', `${sup}:${tlsDir}`, join(work, 'tls'));
     const bare = run(
-      ...apacheArgs,
+      '-p',
+      '127.0.0.1::443',
       '-v',
       `${join(work, 'conf')}:${confDir}:ro`,
+      '-v',
+      `${join(work, 'tls')}:${tlsDir}:ro`,
       '--entrypoint',
       '/usr/sbin/apache2',
       APACHE,

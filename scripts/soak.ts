@@ -32,6 +32,8 @@ SERVICE               ${Object.keys(workloads).join(' or ')}
   --baseline M        the minute the end is compared with; default 10, or half a shorter run
   --heap-snapshots    write heap snapshots 5 minutes before the baseline and at the end, and
                       compare them
+  --node-options O    more V8/Node flags for PID 1 (NODE_OPTIONS), to try a setting against
+                      the image's own
   --keep              leave the container and volume for a look afterwards (printed)`;
 
 /** A verdict allows this much growth of PID 1's RSS from the baseline minute to the end. */
@@ -49,6 +51,7 @@ interface Options {
   rate: number;
   baseline: number;
   heapSnapshots: boolean;
+  nodeOptions: string;
   keep: boolean;
 }
 
@@ -64,6 +67,7 @@ function options(argv: string[]): Options | string {
         rate: { type: 'string', default: '20' },
         baseline: { type: 'string' },
         'heap-snapshots': { type: 'boolean', default: false },
+        'node-options': { type: 'string', default: '' },
         keep: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
@@ -102,6 +106,7 @@ function options(argv: string[]): Options | string {
     rate,
     baseline,
     heapSnapshots: values['heap-snapshots'],
+    nodeOptions: values['node-options'],
     keep: values.keep,
   };
 }
@@ -139,13 +144,15 @@ function descendantsRssMb(hostPid: number): number {
   return kb / 1024;
 }
 
-/** V8's heap in use and its committed size (what RSS holds for it), from `ctl --json status`. */
-function heapMb(id: string): { used: number; total: number } {
+/** V8's heap in use, its committed size (what RSS holds for it) and the memory outside it that
+ * V8 knows of (external, array buffers included), from `ctl --json status`. */
+function heapMb(id: string): { used: number; total: number; external: number } {
+  const mb = (bytes: number) => bytes / 1024 / 1024;
   try {
-    const status = JSON.parse(podman('exec', id, 'node', 'dist/main.js', 'ctl', '--json', 'status'));
-    return { used: status.runtime.heapUsed / 1024 / 1024, total: status.runtime.heapTotal / 1024 / 1024 };
+    const { runtime } = JSON.parse(podman('exec', id, 'node', 'dist/main.js', 'ctl', '--json', 'status'));
+    return { used: mb(runtime.heapUsed), total: mb(runtime.heapTotal), external: mb(runtime.external) };
   } catch {
-    return { used: Number.NaN, total: Number.NaN };
+    return { used: Number.NaN, total: Number.NaN, external: Number.NaN };
   }
 }
 
@@ -177,6 +184,7 @@ interface MinuteRow {
   rssMb: number;
   heapMb: number;
   heapTotalMb: number;
+  externalMb: number;
   fds: number;
   daemonsMb: number;
   runKb: number;
@@ -185,14 +193,14 @@ interface MinuteRow {
 async function soak(o: Options, w: Workload): Promise<boolean> {
   const work = mkdtempSync(join(tmpdir(), 'podserve-soak-'));
   const suffix = `${process.pid}`;
-  const env = o.heapSnapshots
-    ? [
-        '-e',
-        `NODE_OPTIONS=--heapsnapshot-signal=${SNAPSHOT_SIGNAL} --diagnostic-dir=${SNAPSHOT_DIR}`,
-        '--tmpfs',
-        `${SNAPSHOT_DIR}:size=512m`,
-      ]
-    : [];
+  const nodeOptions = [
+    ...(o.heapSnapshots ? [`--heapsnapshot-signal=${SNAPSHOT_SIGNAL}`, `--diagnostic-dir=${SNAPSHOT_DIR}`] : []),
+    ...(o.nodeOptions ? [o.nodeOptions] : []),
+  ];
+  const env = [
+    ...(nodeOptions.length ? ['-e', `NODE_OPTIONS=${nodeOptions.join(' ')}`] : []),
+    ...(o.heapSnapshots ? ['--tmpfs', `${SNAPSHOT_DIR}:size=512m`] : []),
+  ];
   let started: Started | undefined;
   let traffic: Traffic | undefined;
   let interrupted = false;
@@ -201,7 +209,9 @@ async function soak(o: Options, w: Workload): Promise<boolean> {
   };
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
   try {
-    console.log(`soak: ${o.service} for ${o.minutes} min, ${o.rate}/s, a renewal every ${o.renewEverySeconds} s`);
+    console.log(
+      `soak: ${o.service} for ${o.minutes} min, ${o.rate}/s, a renewal every ${o.renewEverySeconds} s${o.nodeOptions ? `, NODE_OPTIONS ${o.nodeOptions}` : ''}`,
+    );
     started = await w.start({ suffix, work, extraArgs: env });
     const id = started.id;
     const hostPid = Number(podman('inspect', '--format', '{{.State.Pid}}', id));
@@ -227,7 +237,7 @@ async function soak(o: Options, w: Workload): Promise<boolean> {
     })();
 
     console.log(
-      `minute | PID 1 RSS MB | heap MB used/total | fds | daemons MB | /run KB | ${w.unit} ok | failed | renewals`,
+      `minute | PID 1 RSS MB | heap MB used/total | ext MB | fds | daemons MB | /run KB | ${w.unit} ok | failed | renewals`,
     );
     const rows: MinuteRow[] = [];
     const snapshots: string[] = [];
@@ -247,6 +257,7 @@ async function soak(o: Options, w: Workload): Promise<boolean> {
         rssMb: median(samples.map((s) => s.rssMb)),
         heapMb: heap.used,
         heapTotalMb: heap.total,
+        externalMb: heap.external,
         fds: Math.min(...samples.map((s) => s.fds)),
         daemonsMb: descendantsRssMb(hostPid),
         runKb: runKb(id),
@@ -254,7 +265,7 @@ async function soak(o: Options, w: Workload): Promise<boolean> {
       rows.push(row);
       const t = load.counts();
       console.log(
-        `${String(minute).padStart(6)} | ${row.rssMb.toFixed(1).padStart(12)} | ${`${row.heapMb.toFixed(1)}/${row.heapTotalMb.toFixed(1)}`.padStart(18)} | ${String(row.fds).padStart(3)} | ${row.daemonsMb.toFixed(1).padStart(10)} | ${String(row.runKb).padStart(7)} | ${String(t.ok).padStart(11)} | ${String(t.failed).padStart(6)} | ${renewals}`,
+        `${String(minute).padStart(6)} | ${row.rssMb.toFixed(1).padStart(12)} | ${`${row.heapMb.toFixed(1)}/${row.heapTotalMb.toFixed(1)}`.padStart(18)} | ${row.externalMb.toFixed(1).padStart(6)} | ${String(row.fds).padStart(3)} | ${row.daemonsMb.toFixed(1).padStart(10)} | ${String(row.runKb).padStart(7)} | ${String(t.ok).padStart(11)} | ${String(t.failed).padStart(6)} | ${renewals}`,
       );
       // The first snapshot some minutes before the baseline: writing one costs PID 1 memory
       // of its own, which would otherwise be counted as growth.
