@@ -24,7 +24,6 @@ export interface Traffic {
 
 export interface Started {
   id: string;
-  volumes: string[];
   traffic(perSecond: number): Traffic;
   /** One renewal (the nth, from 0); resolves when it is done. */
   renew(n: number): Promise<void>;
@@ -34,7 +33,29 @@ export interface Workload {
   images: string[];
   /** What the traffic counts ("requests", "queries"). */
   unit: string;
-  start(ctx: { suffix: string; work: string; extraArgs: string[] }): Promise<Started>;
+  start(ctx: StartContext): Promise<Started>;
+}
+
+export interface StartContext {
+  suffix: string;
+  work: string;
+  /** More `podman run` options for the service's container. */
+  extraArgs: string[];
+  /** More flags for PID 1's `node`, before the image's own entrypoint arguments end. */
+  nodeFlags: string[];
+  /** What the workload created, pushed as soon as it exists, so a failed start is cleaned up too. */
+  created: { containers: string[]; volumes: string[] };
+}
+
+/** `--entrypoint` for an image's own `node … dist/main.js` with more node flags in front of the
+ * script (NODE_OPTIONS refuses most V8 flags); nothing when there are none. */
+function entrypointWith(image: string, nodeFlags: string[]): string[] {
+  if (nodeFlags.length === 0) return [];
+  const entrypoint = JSON.parse(podman('image', 'inspect', '--format', '{{json .Config.Entrypoint}}', image));
+  const script = entrypoint.indexOf('dist/main.js');
+  if (entrypoint[0] !== 'node' || script < 0) throw new Error(`${image}: entrypoint is not node … dist/main.js`);
+  entrypoint.splice(script, 0, ...nodeFlags);
+  return ['--entrypoint', JSON.stringify(entrypoint)];
 }
 
 const ready = (id: string) => ok('podman', ['exec', id, '/usr/local/bin/health-check.sh', 'readiness']);
@@ -94,9 +115,10 @@ function steady(perSecond: number, one: (n: number) => Promise<void>): Traffic {
 const apache: Workload = {
   images: [CERTS, APACHE],
   unit: 'requests',
-  async start({ suffix, extraArgs }) {
+  async start({ suffix, extraArgs, nodeFlags, created }) {
     const volume = `podserve-soak-certs-${suffix}`;
     podman('volume', 'create', volume);
+    created.volumes.push(volume);
     const certificates = (mode: 'init' | 'renew') =>
       podman(
         'run',
@@ -115,6 +137,7 @@ const apache: Workload = {
       'run',
       '-d',
       ...extraArgs,
+      ...entrypointWith(APACHE, nodeFlags),
       '-e',
       `DOMAIN=${DOMAIN}`,
       '-v',
@@ -124,6 +147,7 @@ const apache: Workload = {
       APACHE,
       'apache',
     );
+    created.containers.push(id);
     await untilReady(id);
     // An empty /data/www is served PodServe's default page until the next reload.
     podman('exec', id, 'sh', '-c', 'echo soak > /data/www/index.html');
@@ -176,7 +200,6 @@ const apache: Workload = {
     }
     return {
       id,
-      volumes: [volume],
       traffic: (perSecond) => {
         const t = steady(perSecond, get);
         return {
@@ -202,13 +225,15 @@ const apache: Workload = {
 const dns: Workload = {
   images: [DNS],
   unit: 'queries',
-  async start({ suffix, work, extraArgs }) {
+  async start({ suffix, work, extraArgs, nodeFlags, created }) {
     const volume = `podserve-soak-dns-${suffix}`;
     podman('volume', 'create', volume);
+    created.volumes.push(volume);
     const id = podman(
       'run',
       '-d',
       ...extraArgs,
+      ...entrypointWith(DNS, nodeFlags),
       '-e',
       `DOMAIN=${DOMAIN}`,
       // Recursion goes to a dead loopback port (nothing leaves the machine), and one client
@@ -226,6 +251,7 @@ const dns: Workload = {
       DNS,
       'dns',
     );
+    created.containers.push(id);
     await untilReady(id);
     const udp = hostPort(id, '53/udp');
     const tcp = hostPort(id, '53/tcp');
@@ -254,7 +280,6 @@ const dns: Workload = {
     let previousToken: string | undefined;
     return {
       id,
-      volumes: [volume],
       traffic: (perSecond) => steady(perSecond, query),
       renew: async (n) => {
         const token = `soak-${n}-${Date.now()}`;

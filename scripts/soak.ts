@@ -32,8 +32,8 @@ SERVICE               ${Object.keys(workloads).join(' or ')}
   --baseline M        the minute the end is compared with; default 10, or half a shorter run
   --heap-snapshots    write heap snapshots 5 minutes before the baseline and at the end, and
                       compare them
-  --node-options O    more V8/Node flags for PID 1 (NODE_OPTIONS), to try a setting against
-                      the image's own
+  --node-flags F      more node/V8 flags for PID 1 (space-separated; put in front of the
+                      image's entrypoint script), to try a setting against the image's own
   --keep              leave the container and volume for a look afterwards (printed)`;
 
 /** A verdict allows this much growth of PID 1's RSS from the baseline minute to the end. */
@@ -51,7 +51,7 @@ interface Options {
   rate: number;
   baseline: number;
   heapSnapshots: boolean;
-  nodeOptions: string;
+  nodeFlags: string[];
   keep: boolean;
 }
 
@@ -67,7 +67,7 @@ function options(argv: string[]): Options | string {
         rate: { type: 'string', default: '20' },
         baseline: { type: 'string' },
         'heap-snapshots': { type: 'boolean', default: false },
-        'node-options': { type: 'string', default: '' },
+        'node-flags': { type: 'string', default: '' },
         keep: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
@@ -106,16 +106,31 @@ function options(argv: string[]): Options | string {
     rate,
     baseline,
     heapSnapshots: values['heap-snapshots'],
-    nodeOptions: values['node-options'],
+    nodeFlags: values['node-flags'].split(/\s+/).filter(Boolean),
     keep: values.keep,
   };
 }
 
+interface Footprint {
+  rssMb: number;
+  /** Private memory (heap, V8's spaces, malloc): what a leak grows. */
+  anonMb: number;
+  /** Pages of mapped files (libnode, libcrypto, ICU) touched so far: shared and clean, dropped by
+   * the kernel under pressure, and growing while new code paths run for the first time. */
+  fileMb: number;
+  fds: number;
+}
+
 /** PID 1's resident set and open fds, read from the host: nothing runs in the container for it. */
-function footprint(hostPid: number): { rssMb: number; fds: number } {
+function footprint(hostPid: number): Footprint {
   const status = readFileSync(`/proc/${hostPid}/status`, 'utf8');
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
-  return { rssMb: rssKb / 1024, fds: readdirSync(`/proc/${hostPid}/fd`).length };
+  const mb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1]) / 1024;
+  return {
+    rssMb: mb('VmRSS'),
+    anonMb: mb('RssAnon'),
+    fileMb: mb('RssFile'),
+    fds: readdirSync(`/proc/${hostPid}/fd`).length,
+  };
 }
 
 /** The summed RSS of PID 1's descendants (the daemons it supervises), in MB. */
@@ -179,9 +194,8 @@ async function heapSnapshot(id: string, hostPid: number, into: string, label: st
   throw new Error('PID 1 wrote no heap snapshot within 120 s');
 }
 
-interface MinuteRow {
+interface MinuteRow extends Footprint {
   minute: number;
-  rssMb: number;
   heapMb: number;
   heapTotalMb: number;
   externalMb: number;
@@ -193,14 +207,15 @@ interface MinuteRow {
 async function soak(o: Options, w: Workload): Promise<boolean> {
   const work = mkdtempSync(join(tmpdir(), 'podserve-soak-'));
   const suffix = `${process.pid}`;
-  const nodeOptions = [
-    ...(o.heapSnapshots ? [`--heapsnapshot-signal=${SNAPSHOT_SIGNAL}`, `--diagnostic-dir=${SNAPSHOT_DIR}`] : []),
-    ...(o.nodeOptions ? [o.nodeOptions] : []),
-  ];
-  const env = [
-    ...(nodeOptions.length ? ['-e', `NODE_OPTIONS=${nodeOptions.join(' ')}`] : []),
-    ...(o.heapSnapshots ? ['--tmpfs', `${SNAPSHOT_DIR}:size=512m`] : []),
-  ];
+  const env = o.heapSnapshots
+    ? [
+        '-e',
+        `NODE_OPTIONS=--heapsnapshot-signal=${SNAPSHOT_SIGNAL} --diagnostic-dir=${SNAPSHOT_DIR}`,
+        '--tmpfs',
+        `${SNAPSHOT_DIR}:size=512m`,
+      ]
+    : [];
+  const created = { containers: [] as string[], volumes: [] as string[] };
   let started: Started | undefined;
   let traffic: Traffic | undefined;
   let interrupted = false;
@@ -210,9 +225,9 @@ async function soak(o: Options, w: Workload): Promise<boolean> {
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
   try {
     console.log(
-      `soak: ${o.service} for ${o.minutes} min, ${o.rate}/s, a renewal every ${o.renewEverySeconds} s${o.nodeOptions ? `, NODE_OPTIONS ${o.nodeOptions}` : ''}`,
+      `soak: ${o.service} for ${o.minutes} min, ${o.rate}/s, a renewal every ${o.renewEverySeconds} s${o.nodeFlags.length ? `, node ${o.nodeFlags.join(' ')}` : ''}`,
     );
-    started = await w.start({ suffix, work, extraArgs: env });
+    started = await w.start({ suffix, work, extraArgs: env, nodeFlags: o.nodeFlags, created });
     const id = started.id;
     const hostPid = Number(podman('inspect', '--format', '{{.State.Pid}}', id));
     console.log(`soak: container ${id.slice(0, 12)}, PID 1 is host pid ${hostPid}`);
@@ -237,14 +252,14 @@ async function soak(o: Options, w: Workload): Promise<boolean> {
     })();
 
     console.log(
-      `minute | PID 1 RSS MB | heap MB used/total | ext MB | fds | daemons MB | /run KB | ${w.unit} ok | failed | renewals`,
+      `minute | PID 1 RSS MB (anon+file) | heap MB used/total | ext MB | fds | daemons MB | /run KB | ${w.unit} ok | failed | renewals`,
     );
     const rows: MinuteRow[] = [];
     const snapshots: string[] = [];
     const snapshotMinute = Math.max(1, o.baseline - 5);
     const t0 = performance.now();
     for (let minute = 1; minute <= o.minutes && !interrupted; minute++) {
-      const samples: { rssMb: number; fds: number }[] = [];
+      const samples: Footprint[] = [];
       for (let i = 0; i < SAMPLES_PER_MINUTE && !interrupted; i++) {
         const dueAt = t0 + (minute - 1) * 60_000 + ((i + 1) * 60_000) / SAMPLES_PER_MINUTE;
         await sleep(Math.max(0, dueAt - performance.now()));
@@ -255,6 +270,8 @@ async function soak(o: Options, w: Workload): Promise<boolean> {
       const row: MinuteRow = {
         minute,
         rssMb: median(samples.map((s) => s.rssMb)),
+        anonMb: median(samples.map((s) => s.anonMb)),
+        fileMb: median(samples.map((s) => s.fileMb)),
         heapMb: heap.used,
         heapTotalMb: heap.total,
         externalMb: heap.external,
@@ -265,7 +282,7 @@ async function soak(o: Options, w: Workload): Promise<boolean> {
       rows.push(row);
       const t = load.counts();
       console.log(
-        `${String(minute).padStart(6)} | ${row.rssMb.toFixed(1).padStart(12)} | ${`${row.heapMb.toFixed(1)}/${row.heapTotalMb.toFixed(1)}`.padStart(18)} | ${row.externalMb.toFixed(1).padStart(6)} | ${String(row.fds).padStart(3)} | ${row.daemonsMb.toFixed(1).padStart(10)} | ${String(row.runKb).padStart(7)} | ${String(t.ok).padStart(11)} | ${String(t.failed).padStart(6)} | ${renewals}`,
+        `${String(minute).padStart(6)} | ${`${row.rssMb.toFixed(1)} (${row.anonMb.toFixed(1)}+${row.fileMb.toFixed(1)})`.padStart(25)} | ${`${row.heapMb.toFixed(1)}/${row.heapTotalMb.toFixed(1)}`.padStart(18)} | ${row.externalMb.toFixed(1).padStart(6)} | ${String(row.fds).padStart(3)} | ${row.daemonsMb.toFixed(1).padStart(10)} | ${String(row.runKb).padStart(7)} | ${String(t.ok).padStart(11)} | ${String(t.failed).padStart(6)} | ${renewals}`,
       );
       // The first snapshot some minutes before the baseline: writing one costs PID 1 memory
       // of its own, which would otherwise be counted as growth.
@@ -291,17 +308,17 @@ async function soak(o: Options, w: Workload): Promise<boolean> {
       for (const line of heapDiff(snapshots[0] as string, snapshots[1] as string, 10)) console.log(`  ${line}`);
     }
     console.log(
-      `verdict: ${flat ? 'FLAT' : 'GREW'} — PID 1 RSS ${last.rssMb.toFixed(1)} MB at minute ${last.minute} vs ${base.rssMb.toFixed(1)} MB at minute ${base.minute} (${pct(growth)}, limit +${RSS_TOLERANCE * 100} %); fds ${base.fds} → ${last.fds}; heap used ${base.heapMb.toFixed(1)} → ${last.heapMb.toFixed(1)} MB, committed ${base.heapTotalMb.toFixed(1)} → ${last.heapTotalMb.toFixed(1)} MB; daemons ${base.daemonsMb.toFixed(1)} → ${last.daemonsMb.toFixed(1)} MB; ${t.ok} ${w.unit} answered, ${t.failed} failed${t.failures ? ` (${t.failures})` : ''}; ${renewals} renewals, ${renewalFailures} failed`,
+      `verdict: ${flat ? 'FLAT' : 'GREW'} — PID 1 RSS ${last.rssMb.toFixed(1)} MB at minute ${last.minute} vs ${base.rssMb.toFixed(1)} MB at minute ${base.minute} (${pct(growth)}, limit +${RSS_TOLERANCE * 100} %), anonymous ${base.anonMb.toFixed(1)} → ${last.anonMb.toFixed(1)} MB (${pct((last.anonMb - base.anonMb) / base.anonMb)}), file pages ${base.fileMb.toFixed(1)} → ${last.fileMb.toFixed(1)} MB; fds ${base.fds} → ${last.fds}; heap used ${base.heapMb.toFixed(1)} → ${last.heapMb.toFixed(1)} MB, committed ${base.heapTotalMb.toFixed(1)} → ${last.heapTotalMb.toFixed(1)} MB; daemons ${base.daemonsMb.toFixed(1)} → ${last.daemonsMb.toFixed(1)} MB; ${t.ok} ${w.unit} answered, ${t.failed} failed${t.failures ? ` (${t.failures})` : ''}; ${renewals} renewals, ${renewalFailures} failed`,
     );
     return flat;
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     if (o.keep && started) {
-      console.log(`soak: kept container ${started.id} and ${started.volumes.join(', ')}; ${work}`);
+      console.log(`soak: kept container ${started.id} and ${created.volumes.join(', ')}; ${work}`);
     } else {
       traffic?.stop();
-      if (started) spawnSync('podman', ['rm', '-f', '-v', '-t', '5', started.id], { stdio: 'ignore' });
-      for (const v of started?.volumes ?? []) spawnSync('podman', ['volume', 'rm', '-f', v], { stdio: 'ignore' });
+      for (const id of created.containers) spawnSync('podman', ['rm', '-f', '-v', '-t', '5', id], { stdio: 'ignore' });
+      for (const v of created.volumes) spawnSync('podman', ['volume', 'rm', '-f', v], { stdio: 'ignore' });
       rmSync(work, { recursive: true, force: true });
     }
   }

@@ -104,11 +104,12 @@ describe('certificates image alone', () => {
 
   it('runs as PID 1 in cron mode, passes its probes, and stops on SIGTERM in well under 2 s', async () => {
     const id = await runDetached(['-e', 'DOMAIN=example.test', CERTS_IMAGE, 'certificates']);
-    // PID 1 is Node itself, with the image's heap bounds (see images/base/Containerfile).
-    expect((await podman(['exec', id, 'cat', '/proc/1/cmdline'])).split('\0').slice(0, 4)).toEqual([
+    // PID 1 is Node itself, with the image's heap bounds and gc (see images/base/Containerfile).
+    expect((await podman(['exec', id, 'cat', '/proc/1/cmdline'])).split('\0').slice(0, 5)).toEqual([
       'node',
       '--max-old-space-size=128',
       '--max-semi-space-size=2',
+      '--expose-gc',
       'dist/main.js',
     ]);
     await eventually(async () => (await probe(id)).code === 0, 30_000, 'readiness');

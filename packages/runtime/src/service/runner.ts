@@ -25,6 +25,7 @@ import type { Phase } from '../health/status.js';
 import { StatusPublisher } from '../health/status-publisher.js';
 import { createLogger, type LoggerHandle, serviceLevelVariable } from '../logging/logger.js';
 import { Redactor } from '../logging/redactor.js';
+import { exposedGc, MemoryRelease } from '../pid1/memory-release.js';
 import { OrphanReaper, type ReaperCalls } from '../pid1/orphan-reaper.js';
 import { consumeSignals, type HandledSignal } from '../pid1/signals.js';
 import { settlesWithin } from '../supervisor/process-group.js';
@@ -280,7 +281,7 @@ async function liveRun(run: LiveRun): Promise<number> {
   // Assigned in stopFor() too: typed so the compiler does not narrow it to null.
   let stopSignal = null as HandledSignal | null;
   let startedOk = true;
-  let trimTimer: NodeJS.Timeout | undefined;
+  let memoryRelease: MemoryRelease | undefined;
   /** A start step or a reload that a stop interrupted: the stop waits for it (bounded) first. */
   let unfinished: { what: string; work: Promise<unknown> } | null = null;
   const stopFor = (event: RunnerEvent) => {
@@ -315,11 +316,12 @@ async function liveRun(run: LiveRun): Promise<number> {
   if (startedOk) {
     await publisher.setPhase('ready');
     log.info(`${name} ready`);
-    // Start-up garbage is behind us: give glibc's freed arenas back, then keep doing so, because
-    // V8's compiler and GC free malloc memory all along that glibc would otherwise keep.
-    setTimeout(() => reaperCalls.releaseFreedMemory(), 1_000).unref();
-    trimTimer = setInterval(() => reaperCalls.releaseFreedMemory(), 30_000);
-    trimTimer.unref();
+    memoryRelease = new MemoryRelease({
+      releaseFreedMemory: () => reaperCalls.releaseFreedMemory(),
+      gc: exposedGc(),
+      logger: log,
+    });
+    memoryRelease.start();
     for (;;) {
       const event = await events.take().promise;
       if (event.type === 'finished') {
@@ -406,7 +408,7 @@ async function liveRun(run: LiveRun): Promise<number> {
   process.off('uncaughtException', onUncaught);
   process.off('unhandledRejection', onUnhandled);
   detachSignals();
-  clearInterval(trimTimer);
+  memoryRelease?.stop();
   reaper.stop();
   await control?.close();
   await publisher.remove();
