@@ -112,7 +112,9 @@ export async function apacheRows(): Promise<string[]> {
     const confDir = podman('exec', sup, 'readlink', '-f', '/run/podserve-apache/conf/current');
     podman('cp', `${sup}:${confDir}`, join(work, 'conf'));
     const httpdConf = readFileSync(join(work, 'conf', 'httpd.conf'), 'utf8');
-    const tlsDir = dirname(/SSLCertificateFile\s+(\S+)/.exec(httpdConf)?.[1] ?? '');
+    const certFile = /SSLCertificateFile\s+(\S+)/.exec(httpdConf)?.[1];
+    if (!certFile) throw new Error(`no SSLCertificateFile in ${confDir}/httpd.conf`);
+    const tlsDir = dirname(certFile);
     podman('cp', `${sup}:${tlsDir}`, join(work, 'tls'));
     const bare = run(
       '-p',

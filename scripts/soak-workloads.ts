@@ -134,8 +134,7 @@ const apache: Workload = {
       );
     certificates('init');
     const id = podman(
-      'run',
-      '-d',
+      'create',
       ...extraArgs,
       ...entrypointWith(APACHE, nodeFlags),
       '-e',
@@ -148,6 +147,7 @@ const apache: Workload = {
       'apache',
     );
     created.containers.push(id);
+    podman('start', id);
     await untilReady(id);
     // An empty /data/www is served PodServe's default page until the next reload.
     podman('exec', id, 'sh', '-c', 'echo soak > /data/www/index.html');
@@ -230,8 +230,7 @@ const dns: Workload = {
     podman('volume', 'create', volume);
     created.volumes.push(volume);
     const id = podman(
-      'run',
-      '-d',
+      'create',
       ...extraArgs,
       ...entrypointWith(DNS, nodeFlags),
       '-e',
@@ -252,6 +251,7 @@ const dns: Workload = {
       'dns',
     );
     created.containers.push(id);
+    podman('start', id);
     await untilReady(id);
     const udp = hostPort(id, '53/udp');
     const tcp = hostPort(id, '53/tcp');

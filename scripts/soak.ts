@@ -32,8 +32,9 @@ SERVICE               ${Object.keys(workloads).join(' or ')}
   --baseline M        the minute the end is compared with; default 10, or half a shorter run
   --heap-snapshots    write heap snapshots 5 minutes before the baseline and at the end, and
                       compare them
-  --node-flags F      more node/V8 flags for PID 1 (space-separated; put in front of the
-                      image's entrypoint script), to try a setting against the image's own
+  --node-flags=F      more node/V8 flags for PID 1, space-separated, in front of the image's
+                      entrypoint script (--node-flags='--optimize-for-size'), to try a
+                      setting against the image's own
   --keep              leave the container and volume for a look afterwards (printed)`;
 
 /** A verdict allows this much growth of PID 1's RSS from the baseline minute to the end. */
@@ -313,10 +314,10 @@ async function soak(o: Options, w: Workload): Promise<boolean> {
     return flat;
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    traffic?.stop();
     if (o.keep && started) {
       console.log(`soak: kept container ${started.id} and ${created.volumes.join(', ')}; ${work}`);
     } else {
-      traffic?.stop();
       for (const id of created.containers) spawnSync('podman', ['rm', '-f', '-v', '-t', '5', id], { stdio: 'ignore' });
       for (const v of created.volumes) spawnSync('podman', ['volume', 'rm', '-f', v], { stdio: 'ignore' });
       rmSync(work, { recursive: true, force: true });

@@ -54,17 +54,44 @@ describe('MemoryRelease', () => {
     expect(trims).toBe(1);
   });
 
-  it('only trims malloc when node runs without --expose-gc, and says so at debug level', async () => {
+  it('ends a release in flight without trimming once stopped', async () => {
     let trims = 0;
-    const { logger, records } = memoryLogger();
-    const release = new MemoryRelease({ logger, releaseFreedMemory: () => ++trims > 0, intervalMs: 20 });
-    release.start();
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const { logger } = memoryLogger();
+    const release = new MemoryRelease({ logger, releaseFreedMemory: () => ++trims > 0, gc: realGc });
+    const inFlight = release.release();
     release.stop();
-    const after = trims;
-    expect(after).toBeGreaterThanOrEqual(2); // the first one a second after start, then every interval
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(trims).toBe(after); // stopped
-    expect(records.some((r) => String(r.msg).includes('without --expose-gc'))).toBe(true);
+    await inFlight;
+    expect(trims).toBe(0);
+  });
+
+  it('trims once a second after start, then every interval, and nothing after stop', async () => {
+    let trims = 0;
+    const { logger } = memoryLogger();
+    const release = new MemoryRelease({ logger, releaseFreedMemory: () => ++trims > 0, intervalMs: 60_000 });
+    release.start();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(trims).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(trims).toBe(1); // the first, a second after start; the interval is a minute
+    release.stop();
+
+    const every = new MemoryRelease({ logger, releaseFreedMemory: () => ++trims > 0, intervalMs: 50 });
+    trims = 0;
+    every.start();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    every.stop();
+    const stoppedAt = trims;
+    expect(stoppedAt).toBeGreaterThanOrEqual(2);
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    expect(trims).toBe(stoppedAt); // neither the interval nor the first trim runs after stop
+  });
+
+  it('says at debug level when node runs without --expose-gc, so only malloc is trimmed', () => {
+    const { logger, records } = memoryLogger();
+    const release = new MemoryRelease({ logger, releaseFreedMemory: () => true });
+    release.start();
+    release.stop();
+    const line = records.find((r) => String(r.msg).includes('without --expose-gc'));
+    expect(line?.level).toBe(20); // pino's debug
   });
 });

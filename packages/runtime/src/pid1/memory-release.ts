@@ -25,13 +25,14 @@ export interface MemoryReleaseOptions {
  *   growing 0.1–0.3 MB a minute for an hour without one. V8's own memory reducer runs only after
  *   a full collection, so it never starts either.
  * - glibc's arenas, where V8's compiler and GC free malloc memory all along.
- * So, every interval: an incremental full collection (async: it runs in steps and does not hold
- * the event loop), then malloc_trim once it is done. A 6–10 MB heap takes 10–20 ms of CPU.
+ * So, every interval: a full collection in a task of its own (a pause of 10–20 ms for a 6–10 MB
+ * heap; PID 1 is not on the daemons' request path), then malloc_trim once it is done.
  */
 export class MemoryRelease {
   private timer: NodeJS.Timeout | undefined;
   private first: NodeJS.Timeout | undefined;
   private collecting = false;
+  private stopped = false;
   private readonly gc: ExposedGc | undefined;
 
   constructor(private readonly options: MemoryReleaseOptions) {
@@ -41,19 +42,22 @@ export class MemoryRelease {
   /** Starts releasing: once a second from now (start-up garbage is behind us), then every interval. */
   start(): void {
     if (this.timer) return;
+    this.stopped = false;
     this.options.logger.debug(
       { intervalMs: this.interval, fullCollections: this.gc !== undefined },
       this.gc
         ? 'memory release: a full collection and malloc_trim every interval'
         : 'memory release: malloc_trim every interval (node runs without --expose-gc: no full collections)',
     );
-    this.first = setTimeout(() => this.options.releaseFreedMemory(), 1_000);
+    this.first = setTimeout(() => this.trim(), 1_000);
     this.first.unref();
     this.timer = setInterval(() => void this.release(), this.interval);
     this.timer.unref();
   }
 
+  /** No release starts after this, and one in flight ends without trimming. */
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.first);
     clearInterval(this.timer);
     this.first = undefined;
@@ -66,12 +70,20 @@ export class MemoryRelease {
     this.collecting = true;
     try {
       if (this.gc) await this.gc({ type: 'major', execution: 'async' });
+      if (!this.stopped) this.trim();
     } catch (err) {
-      this.options.logger.debug({ err }, 'memory release: full collection failed');
+      this.options.logger.debug({ err }, 'memory release failed');
     } finally {
       this.collecting = false;
     }
-    this.options.releaseFreedMemory();
+  }
+
+  private trim(): void {
+    try {
+      this.options.releaseFreedMemory();
+    } catch (err) {
+      this.options.logger.debug({ err }, 'memory release: malloc_trim failed');
+    }
   }
 
   private get interval(): number {

@@ -285,6 +285,7 @@ async function liveRun(run: LiveRun): Promise<number> {
   /** A start step or a reload that a stop interrupted: the stop waits for it (bounded) first. */
   let unfinished: { what: string; work: Promise<unknown> } | null = null;
   const stopFor = (event: RunnerEvent) => {
+    memoryRelease?.stop(); // no collection pauses the stop
     if (event.type === 'critical') {
       exitCode = ExitCode.criticalProcessFailed;
       log.error(
