@@ -40,6 +40,11 @@ export class StatusPublisher {
   private readonly startedAt = isoTime();
   readonly path: string;
 
+  /** The phase last set: cheap, with no evaluation behind it. */
+  get currentPhase(): Phase {
+    return this.phase;
+  }
+
   constructor(
     private readonly runDir: string,
     private readonly service: string,

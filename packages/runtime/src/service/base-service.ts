@@ -1,7 +1,8 @@
+import type * as v from 'valibot';
 import type { CommandRunner } from '../command.js';
 import type { CrossProblem, EnvSpec, EnvValues } from '../config/env.js';
 import type { FileOps } from '../files/file-ops.js';
-import type { HealthResult } from '../health/status.js';
+import type { HealthResult, Phase } from '../health/status.js';
 import type { Logger } from '../logging/logger.js';
 import type { HandledSignal } from '../pid1/signals.js';
 import type { ProcessSpec } from '../supervisor/process-spec.js';
@@ -153,9 +154,21 @@ export abstract class BaseService<C = unknown> {
   }
 }
 
-export interface ServiceAction {
+/**
+ * Something a caller may ask a running service to do over its control socket (`ctl NAME
+ * key=value…`). The runtime runs a service's actions one at a time, only in the phases listed,
+ * and only with an input its schema accepts: a caller's mistake is answered 400 with every
+ * problem before `run` sees it.
+ */
+export interface ServiceAction<I = Record<string, unknown>> {
   summary: string;
-  run(input: Record<string, unknown>): Promise<unknown>;
+  /** The input's schema (valibot). Without one, any JSON object is passed through. */
+  input?: v.GenericSchema<unknown, I>;
+  /** Input fields whose values never appear in an error or a log line (a password). */
+  secrets?: readonly string[];
+  /** The phases it may run in; by default only once the service is ready. */
+  phases?: readonly Phase[];
+  run(input: I): Promise<unknown>;
 }
 
 export interface ServiceDefinition<S extends EnvSpec = EnvSpec> {

@@ -3,7 +3,9 @@ import { type ControlHandlers, NotFound, RequestFailed } from '../control/contro
 import type { LogBuffer } from '../control/log-buffer.js';
 import type { RuntimeFootprint, StatusResponse } from '../control/protocol.js';
 import type { StatusPublisher } from '../health/status-publisher.js';
+import type { Logger } from '../logging/logger.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
+import { ActionRunner } from './action-runner.js';
 import type { BaseService } from './base-service.js';
 
 interface Parts {
@@ -15,6 +17,7 @@ interface Parts {
   logs: LogBuffer;
   /** Queues a reload on the runner's main loop, like SIGHUP, and resolves with its outcome. */
   reload(): Promise<boolean>;
+  logger: Logger;
 }
 
 /** PID 1's memory and descriptors: cheap enough for every status call (no heap walk). */
@@ -33,6 +36,12 @@ function runtimeFootprint(): RuntimeFootprint {
 export function controlHandlers(parts: Parts): ControlHandlers {
   const { service, supervisor } = parts;
   const actions = () => Object.entries(service.actions()).map(([name, action]) => ({ name, summary: action.summary }));
+  const runner = new ActionRunner(
+    parts.name,
+    () => service.actions(),
+    () => parts.publisher.currentPhase,
+    parts.logger,
+  );
   return {
     logs: parts.logs,
     actions,
@@ -71,15 +80,6 @@ export function controlHandlers(parts: Parts): ControlHandlers {
       }
       return proc.status();
     },
-    async action(name, input) {
-      const offered = service.actions();
-      // Own properties only: "constructor" or "__proto__" is no action.
-      const action = Object.hasOwn(offered, name) ? offered[name] : undefined;
-      if (typeof action?.run !== 'function') {
-        const known = actions().map((a) => a.name);
-        throw new NotFound(`no action "${name}"; ${parts.name} offers: ${known.join(', ') || 'none'}`);
-      }
-      return action.run(input);
-    },
+    action: (name, input) => runner.run(name, input),
   };
 }

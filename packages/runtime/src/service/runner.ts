@@ -272,6 +272,7 @@ async function liveRun(run: LiveRun): Promise<number> {
           publisher,
           logs: run.logBuffer,
           reload: () => new Promise<boolean>((reply) => events.push({ type: 'reload', reply })),
+          logger: log,
         }),
         log,
       )
