@@ -35,6 +35,8 @@ SERVICE               ${Object.keys(workloads).join(' or ')}
   --node-flags=F      more node/V8 flags for PID 1, space-separated, in front of the image's
                       entrypoint script (--node-flags='--optimize-for-size'), to try a
                       setting against the image's own
+  --env K=V           an environment variable for the service's container (repeatable), to
+                      try a setting such as MALLOC_ARENA_MAX=2
   --keep              leave the container and volume for a look afterwards (printed)`;
 
 /** A verdict allows this much growth of PID 1's RSS from the baseline minute to the end. */
@@ -53,6 +55,7 @@ interface Options {
   baseline: number;
   heapSnapshots: boolean;
   nodeFlags: string[];
+  env: string[];
   keep: boolean;
 }
 
@@ -69,6 +72,7 @@ function options(argv: string[]): Options | string {
         baseline: { type: 'string' },
         'heap-snapshots': { type: 'boolean', default: false },
         'node-flags': { type: 'string', default: '' },
+        env: { type: 'string', multiple: true, default: [] },
         keep: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
@@ -100,6 +104,8 @@ function options(argv: string[]): Options | string {
   const baseline = whole('baseline', values.baseline ?? String(Math.min(10, Math.floor(minutes / 2))), 1);
   if (typeof baseline === 'string') return baseline;
   if (baseline >= minutes) return `--baseline: expected a minute before the last (${minutes}), found ${baseline}`;
+  const badEnv = values.env.find((kv) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(kv));
+  if (badEnv !== undefined) return `--env: expected NAME=VALUE, found ${JSON.stringify(badEnv)}`;
   return {
     service,
     minutes,
@@ -108,6 +114,7 @@ function options(argv: string[]): Options | string {
     baseline,
     heapSnapshots: values['heap-snapshots'],
     nodeFlags: values['node-flags'].split(/\s+/).filter(Boolean),
+    env: values.env,
     keep: values.keep,
   };
 }
@@ -208,14 +215,17 @@ interface MinuteRow extends Footprint {
 async function soak(o: Options, w: Workload): Promise<boolean> {
   const work = mkdtempSync(join(tmpdir(), 'podserve-soak-'));
   const suffix = `${process.pid}`;
-  const env = o.heapSnapshots
-    ? [
-        '-e',
-        `NODE_OPTIONS=--heapsnapshot-signal=${SNAPSHOT_SIGNAL} --diagnostic-dir=${SNAPSHOT_DIR}`,
-        '--tmpfs',
-        `${SNAPSHOT_DIR}:size=512m`,
-      ]
-    : [];
+  const env = [
+    ...o.env.flatMap((kv) => ['-e', kv]),
+    ...(o.heapSnapshots
+      ? [
+          '-e',
+          `NODE_OPTIONS=--heapsnapshot-signal=${SNAPSHOT_SIGNAL} --diagnostic-dir=${SNAPSHOT_DIR}`,
+          '--tmpfs',
+          `${SNAPSHOT_DIR}:size=512m`,
+        ]
+      : []),
+  ];
   const created = { containers: [] as string[], volumes: [] as string[] };
   let started: Started | undefined;
   let traffic: Traffic | undefined;
@@ -226,7 +236,7 @@ async function soak(o: Options, w: Workload): Promise<boolean> {
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
   try {
     console.log(
-      `soak: ${o.service} for ${o.minutes} min, ${o.rate}/s, a renewal every ${o.renewEverySeconds} s${o.nodeFlags.length ? `, node ${o.nodeFlags.join(' ')}` : ''}`,
+      `soak: ${o.service} for ${o.minutes} min, ${o.rate}/s, a renewal every ${o.renewEverySeconds} s${o.nodeFlags.length ? `, node ${o.nodeFlags.join(' ')}` : ''}${o.env.length ? `, env ${o.env.join(' ')}` : ''}`,
     );
     started = await w.start({ suffix, work, extraArgs: env, nodeFlags: o.nodeFlags, created });
     const id = started.id;
