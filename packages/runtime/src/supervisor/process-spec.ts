@@ -92,7 +92,13 @@ export interface ProcessSpec {
    * (it is told through WATCHDOG_USEC), or it counts as hung and is killed and restarted.
    */
   watchdogMs?: number;
-  /** Default 10 s; 0: the readiness check runs at start only. */
+  /**
+   * What keeps being checked once the process runs, every `healthIntervalMs`; by default the
+   * readiness check itself. A notify daemon needs one: READY=1 says nothing after start (dovecot
+   * answering IMAP, named answering its zone).
+   */
+  health?: Exclude<ReadinessCheck, { notify: true }>;
+  /** Default 10 s; 0: no periodic check once running. */
   healthIntervalMs?: number;
   /** Default 3. */
   healthFailures?: number;

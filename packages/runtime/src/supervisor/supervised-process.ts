@@ -109,20 +109,20 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
   ) {
     super();
     this.log = logger.child({ proc: spec.name });
-    const check = spec.readiness;
-    this.health =
-      check && !('notify' in check)
-        ? new HealthMonitor(
-            check,
-            commands,
-            this.log,
-            {
-              intervalMs: spec.healthIntervalMs ?? processDefaults.healthIntervalMs,
-              failures: spec.healthFailures ?? processDefaults.healthFailures,
-            },
-            (healthy, reason) => this.setHealth(healthy, reason),
-          )
-        : null;
+    const readiness = spec.readiness && !('notify' in spec.readiness) ? spec.readiness : undefined;
+    const check = spec.health ?? readiness;
+    this.health = check
+      ? new HealthMonitor(
+          check,
+          commands,
+          this.log,
+          {
+            intervalMs: spec.healthIntervalMs ?? processDefaults.healthIntervalMs,
+            failures: spec.healthFailures ?? processDefaults.healthFailures,
+          },
+          (healthy, reason) => this.setHealth(healthy, reason),
+        )
+      : null;
   }
 
   get pid(): number | null {
@@ -543,6 +543,7 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
         this.log.info({ ms: Date.now() - this.startedAt }, 'ready (sd_notify READY=1)');
         this.setState('running');
         this.armWatchdog();
+        this.health?.start();
       },
       status: (text) => {
         this.daemonStatus = text;

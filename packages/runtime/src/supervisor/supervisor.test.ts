@@ -473,6 +473,35 @@ describe('daemons: identity and sd_notify', () => {
     await until(() => proc.status().daemonStatus === 'running');
   });
 
+  it('keeps checking a notify daemon after READY=1 with its health check', async () => {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const conf = join(dir.path, 'named.conf');
+    writeFileSync(
+      conf,
+      `options { directory "${dir.path}"; pid-file "${dir.path}/named.pid"; listen-on port ${port} { 127.0.0.1; }; listen-on-v6 { none; }; recursion no; };\ncontrols { };\n`,
+    );
+    const healthy = join(dir.path, 'healthy');
+    writeFileSync(healthy, '');
+    const proc = supervisor.add({
+      name: 'named',
+      command: 'named',
+      args: ['-g', '-c', conf],
+      readiness: { notify: true },
+      health: { file: healthy },
+      healthIntervalMs: 100,
+      healthFailures: 2,
+      startTimeoutMs: 20_000,
+    });
+    expect(await supervisor.startAll()).toBe(true);
+    expect(proc.status().healthy).toBe(true);
+    rmSync(healthy);
+    await until(() => proc.status().healthy === false);
+    expect(proc.state).toBe('running');
+    expect(proc.reason).toContain(healthy);
+    writeFileSync(healthy, '');
+    await until(() => proc.status().healthy === true);
+  });
+
   it('a notify daemon that never says READY=1 is not ready and is killed at its start timeout', async () => {
     const proc = supervisor.add(
       sh('mute', 'exec sleep 1000', { readiness: { notify: true }, startTimeoutMs: 400, restart: 'never' }),
