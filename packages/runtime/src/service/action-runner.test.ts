@@ -41,6 +41,32 @@ describe('ActionRunner', () => {
     expect(await runner(actions, 'starting').run('early', {})).toBe(1);
   });
 
+  it('refuses a queued action whose turn comes after the service began to stop', async () => {
+    let phase: Phase = 'ready';
+    let ran = false;
+    const r = new ActionRunner(
+      'fixture',
+      () => ({
+        // The service begins to stop while this one runs and the next waits.
+        slow: {
+          summary: 's',
+          run: async () => {
+            phase = 'stopping';
+            await later(30);
+          },
+        },
+        change: { summary: 'c', run: async () => void (ran = true) },
+      }),
+      () => phase,
+      memoryLogger().logger,
+    );
+    const first = r.run('slow', {});
+    const queued = r.run('change', {});
+    await first;
+    await expect(queued).rejects.toThrow('fixture is stopping');
+    expect(ran).toBe(false);
+  });
+
   it('answers a bad input with every problem at once, before the action runs, never echoing a secret', async () => {
     let ran = false;
     const add: ServiceAction<{ user: string; password: string; quota?: number }> = {

@@ -35,14 +35,19 @@ export class ActionRunner {
       throw new NotFound(`no action "${name}"; ${this.service} offers: ${this.names().join(', ') || 'none'}`);
     }
     const phases = action.phases ?? DEFAULT_PHASES;
-    const phase = this.phase();
-    if (!phases.includes(phase)) {
-      throw new Unavailable(`${this.service} is ${phase}: "${name}" runs once it is ${phases.join(' or ')}`);
-    }
+    const refuseOutsidePhases = () => {
+      const phase = this.phase();
+      if (!phases.includes(phase)) {
+        throw new Unavailable(`${this.service} is ${phase}: "${name}" runs once it is ${phases.join(' or ')}`);
+      }
+    };
+    refuseOutsidePhases();
     const parsed = action.input ? v.safeParse(action.input, input) : { success: true as const, output: input };
     if (!parsed.success) throw new BadRequest(`${name}: ${describeIssues(parsed.issues, action.secrets ?? [])}`);
 
     const run = this.tail.then(() => {
+      // Again when its turn comes: a stop may have begun while it waited.
+      refuseOutsidePhases();
       this.logger.debug({ action: name }, `action ${name}: running`);
       return action.run(parsed.output);
     });

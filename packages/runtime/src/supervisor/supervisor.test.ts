@@ -428,6 +428,17 @@ describe('a supervisor you can command', () => {
   });
 });
 
+/** A minimal named.conf in `dir` (a random loopback port, no controls): a real sd_notify daemon. */
+function namedConf(dirPath: string): string {
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const conf = join(dirPath, 'named.conf');
+  writeFileSync(
+    conf,
+    `options { directory "${dirPath}"; pid-file "${dirPath}/named.pid"; listen-on port ${port} { 127.0.0.1; }; listen-on-v6 { none; }; recursion no; };\ncontrols { };\n`,
+  );
+  return conf;
+}
+
 describe('daemons: identity and sd_notify', () => {
   it('runs a process as its user with the supplementary groups of the group database', async () => {
     const user = createTempUser();
@@ -454,12 +465,7 @@ describe('daemons: identity and sd_notify', () => {
   });
 
   it('takes readiness from a real daemon over sd_notify (named sends READY=1 and STATUS=)', async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const conf = join(dir.path, 'named.conf');
-    writeFileSync(
-      conf,
-      `options { directory "${dir.path}"; pid-file "${dir.path}/named.pid"; listen-on port ${port} { 127.0.0.1; }; listen-on-v6 { none; }; recursion no; };\ncontrols { };\n`,
-    );
+    const conf = namedConf(dir.path);
     const proc = supervisor.add({
       name: 'named',
       command: 'named',
@@ -474,12 +480,7 @@ describe('daemons: identity and sd_notify', () => {
   });
 
   it('keeps checking a notify daemon after READY=1 with its health check', async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const conf = join(dir.path, 'named.conf');
-    writeFileSync(
-      conf,
-      `options { directory "${dir.path}"; pid-file "${dir.path}/named.pid"; listen-on port ${port} { 127.0.0.1; }; listen-on-v6 { none; }; recursion no; };\ncontrols { };\n`,
-    );
+    const conf = namedConf(dir.path);
     const healthy = join(dir.path, 'healthy');
     writeFileSync(healthy, '');
     const proc = supervisor.add({
