@@ -55,7 +55,12 @@ describe('ActionRunner', () => {
             await later(30);
           },
         },
-        change: { summary: 'c', run: async () => void (ran = true) },
+        change: {
+          summary: 'c',
+          run: async () => {
+            ran = true;
+          },
+        },
       }),
       () => phase,
       memoryLogger().logger,
