@@ -99,7 +99,7 @@ describe('ctl against a running service', () => {
     expect(unknown.stderr).toBe('ctl restart: no process "nope"; this service has: steady, flappy\n');
     const noAction = await ctl('frobnicate');
     expect(noAction.code).toBe(64);
-    expect(noAction.stderr).toMatch(/unknown command "frobnicate": no action "frobnicate"; fixture offers: none/);
+    expect(noAction.stderr).toMatch(/unknown command "frobnicate"; this service's actions: none/);
   });
 
   it('serves the last log records and follows new ones as they come', async () => {
@@ -223,7 +223,9 @@ describe('ctl against a running service', () => {
     expect(result.names).toEqual(['example.test']);
     const after = JSON.parse((await ctl('--json', 'status')).stdout);
     expect(after.details.generation).toBe(result.generation);
-    expect(after.actions).toEqual([{ name: 'renew', summary: expect.stringContaining('issue a new certificate now') }]);
+    expect(after.actions).toEqual([
+      { name: 'renew', summary: expect.stringContaining('issue a new certificate now'), phases: ['ready'] },
+    ]);
   });
 });
 

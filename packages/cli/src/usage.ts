@@ -89,14 +89,19 @@ Commands:
   start|stop|restart PROCESS  from any state (a failed process included); stop keeps it stopped
   reload                      reload the service (as SIGHUP does) and wait for the outcome
   logs [-n N] [-f]            the last N log records (default 100); -f follows new ones
-  actions                     what the service offers (certificates: renew; dns: records,
-                              record-add, record-remove, ds)
-  ACTION [key=value ...]      run one of them; a single JSON object is taken as the input
+  actions                     what the service offers, with each action's input fields
+                              (certificates: renew; dns: records, record-add, record-remove, ds)
+  ACTION [WORD ...] [key=value ...]
+                              run one of them; words name it and then fill its fields in
+                              order (users add alice@example.test is users-add with address
+                              alice@example.test); a single JSON object is taken as the input
 
 Options:
   --socket PATH   the socket to use
   --service NAME  <PODSERVE_RUN_DIR>/NAME.sock (default: the only socket there)
   --json          machine-readable output
+  --password-stdin  the action's secret field (a password) from standard input, never from
+                  the command line
 
 Exit code: 0 done; 1 the service refused or failed the request (the reason on stderr);
 69 nothing answers; 64 bad command line.

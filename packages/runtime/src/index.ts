@@ -15,7 +15,7 @@ export {
 export { envMarkdown, envText } from './config/env-docs.js';
 export * as envTypes from './config/env-types.js';
 export { BadRequest, Conflict, NotFound, RequestFailed, Unavailable } from './control/control-server.js';
-export type { StatusResponse } from './control/protocol.js';
+export type { ActionInfo, StatusResponse } from './control/protocol.js';
 export { CommandError, errorMessage, PodServeError, UsageError } from './errors.js';
 export { ExitCode, exitCodeOf, exitCodeTable } from './exit-codes.js';
 export { type AtomicWriteOptions, fsyncDirectory, writeFileAtomic } from './files/atomic-write.js';

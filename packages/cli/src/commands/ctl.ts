@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { ProcessStatus } from '@podserve/runtime';
+import type { ActionInfo, ProcessStatus } from '@podserve/runtime';
 import { UsageError } from '@podserve/runtime/errors';
 import { findService } from '../services.js';
 import { ctlUsage } from '../usage.js';
+import { actionInput, actionsText, resolveAction } from './action-call.js';
 
 /** sysexits: the service could not be reached. */
 const EXIT_UNAVAILABLE = 69;
@@ -17,7 +18,7 @@ interface Status {
   liveness: { ok: boolean; reason: string };
   processes: ProcessStatus[];
   details: Record<string, unknown>;
-  actions: Array<{ name: string; summary: string }>;
+  actions: ActionInfo[];
 }
 
 /**
@@ -94,24 +95,24 @@ export async function ctlCommand(args: readonly string[], env: NodeJS.ProcessEnv
         return 0;
       }
       case 'actions': {
-        const { actions } = await call<{ actions: Status['actions'] }>('GET', '/v1/actions');
-        if (json) process.stdout.write(`${JSON.stringify(actions, null, 2)}\n`);
-        else for (const a of actions) process.stdout.write(`${a.name.padEnd(16)} ${a.summary}\n`);
+        const { actions } = await call<{ actions: ActionInfo[] }>('GET', '/v1/actions');
+        process.stdout.write(json ? `${JSON.stringify(actions, null, 2)}\n` : actionsText(actions));
         return 0;
       }
       default: {
-        const input = actionInput(rest);
+        const { actions } = await call<{ actions: ActionInfo[] }>('GET', '/v1/actions');
+        const resolved = resolveAction([command, ...rest], actions);
+        if (!resolved) {
+          const offered = actions.map((a) => a.name).join(', ') || 'none';
+          throw new UsageError(`ctl: unknown command "${command}"; this service's actions: ${offered}; see ctl --help`);
+        }
+        const secret = values['password-stdin'] ? await readSecret() : undefined;
+        const input = actionInput(resolved.action, resolved.args, secret);
         const { result } = await call<{ result: unknown }>(
           'POST',
-          `/v1/actions/${encodeURIComponent(command)}`,
+          `/v1/actions/${encodeURIComponent(resolved.action.name)}`,
           input,
-        ).catch((err: unknown) => {
-          // Neither a command nor one of this service's actions: a bad command line.
-          if (err instanceof client.ControlRequestError && err.status === 404) {
-            throw new UsageError(`ctl: unknown command "${command}": ${err.message}; see ctl --help`);
-          }
-          throw err;
-        });
+        );
         process.stdout.write(
           json || typeof result !== 'string' ? `${JSON.stringify(result, null, 2)}\n` : `${result}\n`,
         );
@@ -160,41 +161,37 @@ function parse(args: readonly string[]) {
       follow: { type: 'boolean', short: 'f' },
       lines: { type: 'string', short: 'n' },
       help: { type: 'boolean', short: 'h' },
+      'password-stdin': { type: 'boolean' },
     },
     strict: true,
     allowPositionals: true,
   });
 }
 
-/** Usage mistakes are reported before any socket is looked for. */
+/** Usage mistakes are reported before any socket is looked for (an action's, once it is known). */
 function checkArguments(command: string, rest: readonly string[]): void {
   if (['start', 'stop', 'restart'].includes(command)) {
     if (rest[0] === undefined) throw new UsageError(`ctl ${command} needs a process name (see ctl status)`);
     noMore(command, rest.slice(1));
   } else if (['status', 'reload', 'logs', 'actions'].includes(command)) noMore(command, rest);
-  else actionInput(rest);
 }
 
 function noMore(command: string, rest: readonly string[]): void {
   if (rest.length > 0) throw new UsageError(`ctl ${command} takes no more arguments; found "${rest.join(' ')}"`);
 }
 
-/** `key=value` pairs become a JSON object; a single JSON object is taken as it is. */
-function actionInput(rest: readonly string[]): Record<string, unknown> {
-  if (rest.length === 1 && rest[0]?.startsWith('{')) {
-    try {
-      return JSON.parse(rest[0]) as Record<string, unknown>;
-    } catch (err) {
-      throw new UsageError(`ctl: the action input is not JSON: ${(err as Error).message}`);
-    }
-  }
-  const input: Record<string, unknown> = {};
-  for (const pair of rest) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new UsageError(`ctl: action arguments are key=value; found "${pair}"`);
-    input[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return input;
+/**
+ * A secret from standard input, like `docker login --password-stdin`: never an argument (it
+ * would stay in the shell's history and in /proc/PID/cmdline). One trailing newline is `echo`'s.
+ */
+async function readSecret(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const secret = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+  if (secret === '') throw new UsageError('ctl: --password-stdin found nothing on standard input');
+  return secret;
 }
 
 function statusTable(s: Status): string {

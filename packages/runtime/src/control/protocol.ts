@@ -35,6 +35,11 @@ export interface RuntimeFootprint {
 export interface ActionInfo {
   name: string;
   summary: string;
+  /** The phases it runs in (others answer 503). */
+  phases: Phase[];
+  /** Its input and output as JSON Schema (draft 2020-12); a secret field is `writeOnly`. */
+  input?: Record<string, unknown>;
+  output?: Record<string, unknown>;
 }
 
 /** One error shape everywhere: `{ error: { code, message, details? } }`. */

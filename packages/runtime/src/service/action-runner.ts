@@ -2,9 +2,8 @@ import * as v from 'valibot';
 import { BadRequest, NotFound, Unavailable } from '../control/control-server.js';
 import type { Phase } from '../health/status.js';
 import type { Logger } from '../logging/logger.js';
+import { DEFAULT_ACTION_PHASES } from './action-catalog.js';
 import type { ServiceAction } from './base-service.js';
-
-const DEFAULT_PHASES: readonly Phase[] = ['ready'];
 
 /**
  * Runs a service's actions for the control socket: looks the action up (own names only),
@@ -34,7 +33,7 @@ export class ActionRunner {
     if (typeof action?.run !== 'function') {
       throw new NotFound(`no action "${name}"; ${this.service} offers: ${this.names().join(', ') || 'none'}`);
     }
-    const phases = action.phases ?? DEFAULT_PHASES;
+    const phases = action.phases ?? DEFAULT_ACTION_PHASES;
     const refuseOutsidePhases = () => {
       const phase = this.phase();
       if (!phases.includes(phase)) {

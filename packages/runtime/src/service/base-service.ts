@@ -164,6 +164,8 @@ export interface ServiceAction<I = Record<string, unknown>> {
   summary: string;
   /** The input's schema (valibot). Without one, any JSON object is passed through. */
   input?: v.GenericSchema<unknown, I>;
+  /** What it answers, as a schema: listed by `GET /v1/actions` for the API's clients. */
+  output?: v.GenericSchema;
   /** Input fields whose values never appear in an error or a log line (a password). */
   secrets?: readonly string[];
   /** The phases it may run in; by default only once the service is ready. */

@@ -5,6 +5,7 @@ import type { RuntimeFootprint, StatusResponse } from '../control/protocol.js';
 import type { StatusPublisher } from '../health/status-publisher.js';
 import type { Logger } from '../logging/logger.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
+import { describeAction } from './action-catalog.js';
 import { ActionRunner } from './action-runner.js';
 import type { BaseService } from './base-service.js';
 
@@ -35,7 +36,7 @@ function runtimeFootprint(): RuntimeFootprint {
 /** What the control socket answers, from the runtime's own parts: no second source of truth. */
 export function controlHandlers(parts: Parts): ControlHandlers {
   const { service, supervisor } = parts;
-  const actions = () => Object.entries(service.actions()).map(([name, action]) => ({ name, summary: action.summary }));
+  const actions = () => Object.entries(service.actions()).map(([name, action]) => describeAction(name, action));
   const runner = new ActionRunner(
     parts.name,
     () => service.actions(),
