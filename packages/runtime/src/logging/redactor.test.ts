@@ -73,3 +73,18 @@ describe('Redactor.scrubDeep', () => {
     expect(r.scrub('xabcx')).toBe('x[REDACTED]x');
   });
 });
+
+describe('Redactor.remove', () => {
+  it('takes back one add: a secret held twice stays until both let go', () => {
+    const r = new Redactor();
+    r.add('a-shared-secret');
+    r.add('a-shared-secret');
+    r.remove('a-shared-secret');
+    expect(r.scrub('x a-shared-secret')).toBe('x [REDACTED]');
+    r.remove('a-shared-secret');
+    expect(r.scrub('x a-shared-secret')).toBe('x a-shared-secret');
+    expect(r.size).toBe(0);
+    r.remove('never-added');
+    expect(r.size).toBe(0);
+  });
+});

@@ -3,11 +3,24 @@
  * paths, but a secret also leaks through a daemon's output line or a command's argv.
  */
 export class Redactor {
-  private readonly secrets = new Set<string>();
+  /** Each secret with the number of holders: a password in flight may equal a configured one. */
+  private readonly secrets = new Map<string, number>();
 
   /** Every length counts: the env loader refuses secrets too short to redact without shredding text. */
   add(secret: string): void {
-    if (secret !== '') this.secrets.add(secret);
+    if (secret !== '') this.secrets.set(secret, (this.secrets.get(secret) ?? 0) + 1);
+  }
+
+  /**
+   * Takes back one add(): an action's password is scrubbed while the action runs and then
+   * forgotten, so the set does not grow with every user ever added. A secret added twice (by
+   * the configuration as well) stays until both are taken back.
+   */
+  remove(secret: string): void {
+    const holders = this.secrets.get(secret);
+    if (holders === undefined) return;
+    if (holders <= 1) this.secrets.delete(secret);
+    else this.secrets.set(secret, holders - 1);
   }
 
   get size(): number {
@@ -16,7 +29,7 @@ export class Redactor {
 
   scrub(text: string): string {
     let out = text;
-    for (const secret of this.secrets) {
+    for (const secret of this.secrets.keys()) {
       if (out.includes(secret)) out = out.split(secret).join('[REDACTED]');
     }
     return out;

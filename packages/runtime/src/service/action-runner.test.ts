@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../../../test/support/memory-logger.js';
 import { BadRequest, NotFound, Unavailable } from '../control/control-server.js';
 import type { Phase } from '../health/status.js';
+import { Redactor } from '../logging/redactor.js';
 import { ActionRunner } from './action-runner.js';
 import type { ServiceAction } from './base-service.js';
 
@@ -118,5 +119,38 @@ describe('ActionRunner', () => {
     const results = await Promise.allSettled([r.run('a', {}), r.run('b', {}), r.run('c', {})]);
     expect(events).toEqual(['a start', 'a end', 'b start', 'b end', 'c start', 'c end']);
     expect(results.map((x) => x.status)).toEqual(['rejected', 'fulfilled', 'fulfilled']);
+  });
+
+  it("scrubs an action's secret input from log lines and its error while it runs, then forgets it", async () => {
+    const redactor = new Redactor();
+    redactor.add('configured-secret-1');
+    const password = 'correct horse battery 9';
+    const logged: string[] = [];
+    const r = new ActionRunner(
+      'fixture',
+      () => ({
+        'set-password': {
+          summary: 'set a password',
+          secrets: ['password'],
+          input: v.object({ user: v.string(), password: v.string() }),
+          run: async (input) => {
+            // What a log line quoting a daemon's complaint would carry.
+            logged.push(redactor.scrub(`doveadm pw -p ${String(input.password)}: failed`));
+            throw new Error(`checker refused ${String(input.password)}`);
+          },
+        },
+      }),
+      () => 'ready',
+      memoryLogger().logger,
+      redactor,
+    );
+    const failure = await r.run('set-password', { user: 'alice', password }).catch((err: Error) => err);
+    expect(logged).toEqual(['doveadm pw -p [REDACTED]: failed']);
+    expect((failure as Error).message).toBe('checker refused [REDACTED]');
+    expect((failure as Error).stack).not.toContain(password);
+    // Forgotten afterwards (the set does not grow per user); the configured secret stays.
+    expect(redactor.size).toBe(1);
+    expect(redactor.scrub(password)).toBe(password);
+    expect(redactor.scrub('configured-secret-1')).toBe('[REDACTED]');
   });
 });

@@ -2,6 +2,7 @@ import * as v from 'valibot';
 import { BadRequest, NotFound, Unavailable } from '../control/control-server.js';
 import type { Phase } from '../health/status.js';
 import type { Logger } from '../logging/logger.js';
+import type { Redactor } from '../logging/redactor.js';
 import { DEFAULT_ACTION_PHASES } from './action-catalog.js';
 import type { ServiceAction } from './base-service.js';
 
@@ -20,6 +21,8 @@ export class ActionRunner {
     private readonly offered: () => Record<string, ServiceAction>,
     private readonly phase: () => Phase,
     private readonly logger: Logger,
+    /** Scrubs an action's secret input from every log line and error while it runs. */
+    private readonly redactor?: Pick<Redactor, 'add' | 'remove'>,
   ) {}
 
   names(): string[] {
@@ -44,16 +47,48 @@ export class ActionRunner {
     const parsed = action.input ? v.safeParse(action.input, input) : { success: true as const, output: input };
     if (!parsed.success) throw new BadRequest(`${name}: ${describeIssues(parsed.issues, action.secrets ?? [])}`);
 
-    const run = this.tail.then(() => {
-      // Again when its turn comes: a stop may have begun while it waited.
-      refuseOutsidePhases();
-      this.logger.debug({ action: name }, `action ${name}: running`);
-      return action.run(parsed.output);
-    });
+    // From now until it settles: a daemon's complaint or a command line that quotes the
+    // password is logged with it scrubbed.
+    const held = secretValues(parsed.output, action.secrets ?? []);
+    for (const secret of held) this.redactor?.add(secret);
+    const run = this.tail
+      .then(() => {
+        // Again when its turn comes: a stop may have begun while it waited.
+        refuseOutsidePhases();
+        this.logger.debug({ action: name }, `action ${name}: running`);
+        return action.run(parsed.output);
+      })
+      .catch((err: unknown) => {
+        throw scrubbedError(err, held);
+      })
+      .finally(() => {
+        for (const secret of held) this.redactor?.remove(secret);
+      });
     // The next action waits for this one however it ends; its own caller sees its error.
     this.tail = run.catch(() => undefined);
     return run;
   }
+}
+
+/** The values of an input's secret fields (top-level strings). */
+function secretValues(input: unknown, secrets: readonly string[]): string[] {
+  if (input === null || typeof input !== 'object') return [];
+  return secrets
+    .map((key) => (input as Record<string, unknown>)[key])
+    .filter((value): value is string => typeof value === 'string' && value !== '');
+}
+
+/**
+ * The error an action failed with goes back to the caller as its message: one that quotes a
+ * secret of the input (a checker echoing its argument) is answered with the secret cut out.
+ */
+function scrubbedError(err: unknown, secrets: readonly string[]): unknown {
+  if (!(err instanceof Error) || !secrets.some((s) => err.message.includes(s))) return err;
+  let message = err.message;
+  for (const secret of secrets) message = message.split(secret).join('[REDACTED]');
+  err.message = message;
+  if (err.stack) for (const secret of secrets) err.stack = err.stack.split(secret).join('[REDACTED]');
+  return err;
 }
 
 /**

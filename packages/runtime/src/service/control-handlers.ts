@@ -4,6 +4,7 @@ import type { LogBuffer } from '../control/log-buffer.js';
 import type { RuntimeFootprint, StatusResponse } from '../control/protocol.js';
 import type { StatusPublisher } from '../health/status-publisher.js';
 import type { Logger } from '../logging/logger.js';
+import type { Redactor } from '../logging/redactor.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { describeAction } from './action-catalog.js';
 import { ActionRunner } from './action-runner.js';
@@ -19,6 +20,7 @@ interface Parts {
   /** Queues a reload on the runner's main loop, like SIGHUP, and resolves with its outcome. */
   reload(): Promise<boolean>;
   logger: Logger;
+  redactor: Redactor;
 }
 
 /** PID 1's memory and descriptors: cheap enough for every status call (no heap walk). */
@@ -42,6 +44,7 @@ export function controlHandlers(parts: Parts): ControlHandlers {
     () => service.actions(),
     () => parts.publisher.currentPhase,
     parts.logger,
+    parts.redactor,
   );
   return {
     logs: parts.logs,

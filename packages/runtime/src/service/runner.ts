@@ -192,6 +192,7 @@ export async function runService<S extends EnvSpec>(
     reaperCalls,
     healthChanges,
     logBuffer,
+    redactor,
   });
 }
 
@@ -207,6 +208,7 @@ interface LiveRun {
   healthChanges: { notify: () => void };
   /** Present when the service has a control socket. */
   logBuffer: LogBuffer | undefined;
+  redactor: Redactor;
 }
 
 async function liveRun(run: LiveRun): Promise<number> {
@@ -273,6 +275,7 @@ async function liveRun(run: LiveRun): Promise<number> {
           logs: run.logBuffer,
           reload: () => new Promise<boolean>((reply) => events.push({ type: 'reload', reply })),
           logger: log,
+          redactor: run.redactor,
         }),
         log,
       )
