@@ -1,6 +1,6 @@
 import { chmod, chown, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '@podserve/runtime';
+import { FileLock, type Logger } from '@podserve/runtime';
 import { IssuanceError, type Issuer } from './issuer.js';
 import { parsePair } from './pem.js';
 import { renewBeforeCapped, renewWindowMs, retryDelayMs } from './renewal.js';
@@ -9,7 +9,6 @@ import { requestFingerprint, type Settings } from './settings.js';
 import { loadState, type RenewalState, saveState } from './state.js';
 import { errCode } from './storage/fsx.js';
 import { KEY_FILES, MODES, PUBLISHED_FILES } from './storage/layout.js';
-import { IssuanceLock } from './storage/lock.js';
 import { Publisher } from './storage/publish.js';
 import { moveAside } from './storage/quarantine.js';
 import {
@@ -46,7 +45,7 @@ export const ISSUE_TIMEOUT_MS = 10 * 60_000;
  */
 export class CertificateManager {
   readonly publisher: Publisher;
-  private readonly lock: IssuanceLock;
+  private readonly lock: FileLock;
   private state: RenewalState | undefined;
   /** The last pair seen published (by inspection or by our own publish). */
   published: Published | undefined;
@@ -64,7 +63,7 @@ export class CertificateManager {
     this.redact = options.redact;
     this.selfSigned = options.selfSigned;
     this.publisher = new Publisher(settings.layout, settings.owner, settings.keep, log);
-    this.lock = new IssuanceLock(settings.layout.lock, log);
+    this.lock = new FileLock(settings.layout.lock, log, 'issuing');
   }
 
   get renewalState(): RenewalState | undefined {

@@ -27,6 +27,7 @@ export {
   type ConfigSetHooks,
 } from './files/config-set.js';
 export { errCode, errnoHint } from './files/errno-hints.js';
+export { FileLock, LockBusyError } from './files/file-lock.js';
 export { DryRunFileOps, type FileOps, octal, RealFileOps, type WriteOptions } from './files/file-ops.js';
 export { readOptional, replaceSymlink } from './files/links.js';
 export { conf, dedent } from './files/template.js';

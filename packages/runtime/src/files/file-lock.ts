@@ -1,8 +1,8 @@
 import { constants, readFileSync, readlinkSync } from 'node:fs';
 import { link, open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import type { Logger } from '@podserve/runtime';
-import { errCode } from './fsx.js';
+import type { Logger } from '../logging/logger.js';
+import { errCode } from './errno-hints.js';
 
 interface LockOwner {
   pid: number;
@@ -73,17 +73,20 @@ function staleReason(path: string, owner: LockOwner | undefined, mtimeMs: number
 }
 
 /**
- * An O_EXCL lock file with the holder's identity, so two instances (a cron container and an
- * init container, or a restart overlapping the old process) never issue at once and the CA
- * never sees duplicate orders. A stale lock (holder dead, or heartbeat stopped) is broken.
+ * An O_EXCL lock file with the holder's identity, so two instances sharing a volume (a cron
+ * container and an init container, or a restart overlapping the old process) never write the
+ * same state at once: the certificates service issues under one, the mail service changes its
+ * users under one. A stale lock (holder dead, or heartbeat stopped) is broken.
  */
-export class IssuanceLock {
+export class FileLock {
   private heartbeat: NodeJS.Timeout | null = null;
   private held = false;
 
   constructor(
     readonly path: string,
     private readonly log: Logger,
+    /** What a holder does, for the log line a waiter writes ("issuing"). */
+    private readonly work = 'holding it',
   ) {}
 
   get isHeld(): boolean {
@@ -108,7 +111,7 @@ export class IssuanceLock {
         reported = true;
         this.log.info(
           { lock: this.path, holder: holder.owner },
-          `another instance (pid ${holder.owner?.pid ?? '?'} on ${holder.owner?.hostname ?? '?'}) is issuing; waiting`,
+          `another instance (pid ${holder.owner?.pid ?? '?'} on ${holder.owner?.hostname ?? '?'}) is ${this.work}; waiting`,
         );
       }
       if (Date.now() >= deadline) {

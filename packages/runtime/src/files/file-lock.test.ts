@@ -1,9 +1,9 @@
 import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, type Logger } from '@podserve/runtime';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { IssuanceLock, LockBusyError } from './lock.js';
+import { createLogger, type Logger } from '../logging/logger.js';
+import { FileLock, LockBusyError } from './file-lock.js';
 
 let log: Logger;
 const dirs: string[] = [];
@@ -19,11 +19,11 @@ async function lockPath(): Promise<string> {
   return join(dir, '.lock');
 }
 
-describe('IssuanceLock', () => {
+describe('FileLock', () => {
   it('excludes a second holder until released', async () => {
     const path = await lockPath();
-    const a = new IssuanceLock(path, log);
-    const b = new IssuanceLock(path, log);
+    const a = new FileLock(path, log);
+    const b = new FileLock(path, log);
     await a.acquire(0);
     await expect(b.acquire(600)).rejects.toBeInstanceOf(LockBusyError);
     await a.release();
@@ -40,7 +40,7 @@ describe('IssuanceLock', () => {
     );
     const old = new Date(Date.now() - 60_000);
     await utimes(path, old, old);
-    const lock = new IssuanceLock(path, log);
+    const lock = new FileLock(path, log);
     await lock.acquire(0);
     expect(lock.isHeld).toBe(true);
     await lock.release();
@@ -52,6 +52,6 @@ describe('IssuanceLock', () => {
       path,
       JSON.stringify({ pid: 1, hostname: 'elsewhere', startTime: null, pidNamespace: 'pid:[1]', acquiredAt: '' }),
     );
-    await expect(new IssuanceLock(path, log).acquire(400)).rejects.toThrow(/held by pid 1 on elsewhere/);
+    await expect(new FileLock(path, log).acquire(400)).rejects.toThrow(/held by pid 1 on elsewhere/);
   });
 });
