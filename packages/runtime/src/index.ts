@@ -25,6 +25,8 @@ export {
   type ConfigFile,
   ConfigSet,
   type ConfigSetHooks,
+  ConfigTransaction,
+  type TransactionOutcome,
 } from './files/config-set.js';
 export { errCode, errnoHint } from './files/errno-hints.js';
 export { FileLock, LockBusyError } from './files/file-lock.js';

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../../../test/support/memory-logger.js';
 import { tempDir } from '../../../../test/support/processes.js';
-import { type CheckResult, ConfigSet, type ConfigSetHooks } from './config-set.js';
+import { type CheckResult, ConfigSet, type ConfigSetHooks, ConfigTransaction } from './config-set.js';
 import { DryRunFileOps } from './file-ops.js';
 
 const run = promisify(execFile);
@@ -165,5 +165,111 @@ describe('ConfigSet', () => {
     expect(existsSync(join(dir.path, 'conf'))).toBe(false);
     // The scratch directory the checker read is gone again.
     expect(existsSync(join(plan.files[0]?.path ?? '/nonexistent', '..'))).toBe(false);
+  });
+
+  it('compiles derived files beside the rendered ones without every commit looking changed', async () => {
+    let zone = '@ 300 IN SOA ns root 1 60 60 600 60\n@ 300 IN NS ns\nns 300 IN A 192.0.2.1\n';
+    const compiled: string[] = [];
+    const { set, calls } = namedSet(() => '  recursion no;\n', {
+      render: (d) => [
+        {
+          path: 'named.conf',
+          content: `options { directory "${d}"; };\nzone "example.test" { type primary; file "${d}/example.raw"; masterfile-format raw; };\n`,
+        },
+        { path: 'example.zone', content: zone },
+      ],
+      // The real compiler: the raw zone named loads is written from the rendered text zone.
+      compile: async (d) => {
+        compiled.push(d);
+        await run('named-compilezone', [
+          '-q',
+          '-f',
+          'text',
+          '-F',
+          'raw',
+          '-o',
+          join(d, 'example.raw'),
+          'example.test',
+          join(d, 'example.zone'),
+        ]);
+      },
+    });
+    expect(await set.commit('start', { firstStart: true })).toMatchObject({ ok: true, changed: true });
+    expect(existsSync(join(set.current, 'example.raw'))).toBe(true);
+    expect(await set.commit('nothing changed')).toMatchObject({ ok: true, changed: false });
+    expect(calls).toEqual([]);
+    expect(compiled).toHaveLength(1);
+
+    zone += 'www 300 IN A 192.0.2.2\n';
+    expect(await set.commit('a record')).toMatchObject({ ok: true, changed: true });
+    expect(calls).toEqual(['reload', 'confirm']);
+
+    zone += 'www 300 IN BOGUS x\n';
+    const refused = await set.commit('a bad record');
+    expect(refused).toMatchObject({ ok: false, stage: 'render' });
+    expect(set.lastError).toMatch(/^compiling the conf configuration failed: .*named-compilezone/);
+    expect(calls).toEqual(['reload', 'confirm']);
+  });
+});
+
+describe('ConfigTransaction', () => {
+  /** Two named sets standing in for two daemons: one commit switches both or neither. */
+  function twoSets(options: { a: () => string; b: () => string }, reloads: Record<'a' | 'b', boolean[]>) {
+    const { logger } = memoryLogger();
+    const calls: string[] = [];
+    const make = (name: 'a' | 'b') =>
+      new ConfigSet(
+        join(dir.path, name),
+        {
+          render: (d) => [{ path: 'named.conf', content: `options {\n  directory "${d}";\n${options[name]()}};\n` }],
+          check: namedCheckconf,
+          reload: async () => {
+            calls.push(`reload ${name}`);
+            return reloads[name].shift() ?? true;
+          },
+        },
+        logger,
+      );
+    const sets = [make('a'), make('b')] as const;
+    return { tx: new ConfigTransaction(sets, logger), sets, calls };
+  }
+
+  it('checks every set before any goes live, and puts all back when one daemon refuses the reload', async () => {
+    let a = '  recursion no;\n';
+    let b = '  recursion no;\n';
+    const reloads = { a: [] as boolean[], b: [] as boolean[] };
+    const { tx, sets, calls } = twoSets({ a: () => a, b: () => b }, reloads);
+    expect(await tx.commit('start', { firstStart: true })).toMatchObject({ ok: true, changed: true });
+    const first = sets.map((s) => s.currentGeneration());
+
+    // b's checker refuses: a is not switched either, nothing reloads.
+    a = '  recursion yes;\n';
+    b = '  bogus yes;\n';
+    const refused = await tx.commit('bad b');
+    expect(refused).toMatchObject({
+      ok: false,
+      stage: 'check',
+      message: expect.stringMatching(/unknown option 'bogus'/),
+    });
+    expect(sets.map((s) => s.currentGeneration())).toEqual(first);
+    expect(calls).toEqual([]);
+    expect(tx.lastError).toMatch(/unknown option 'bogus'/);
+
+    // b's reload fails after a took the new set: both back, both reloaded again.
+    b = '  recursion yes;\n';
+    reloads.b = [false];
+    const failed = await tx.commit('b fails to reload');
+    expect(failed).toMatchObject({ ok: false, stage: 'reload', message: expect.stringMatching(/^b did not take/) });
+    expect(sets.map((s) => s.currentGeneration())).toEqual(first);
+    expect(calls).toEqual(['reload a', 'reload b', 'reload a', 'reload b']);
+    expect(readdirSync(join(dir.path, 'a')).filter((e) => e.startsWith('gen-'))).toEqual([first[0]]);
+
+    // Only b changed: only b reloads; a success clears the error.
+    calls.length = 0;
+    a = '  recursion no;\n';
+    expect(await tx.commit('b only')).toMatchObject({ ok: true, changed: true });
+    expect(calls).toEqual(['reload b']);
+    expect(sets[0].currentGeneration()).toBe(first[0]);
+    expect(tx.lastError).toBeNull();
   });
 });

@@ -1,6 +1,6 @@
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { fsyncDirectory, writeFileAtomic } from './atomic-write.js';
@@ -27,6 +27,12 @@ export interface ConfigSetHooks {
    * each other name `dir`, so what is checked is exactly what is served.
    */
   render(dir: string): ConfigFile[];
+  /**
+   * Writes what the daemon reads besides the rendered files, compiled from them in `dir`
+   * (`postmap`, `postalias`). Those files are not compared: a set is unchanged when its
+   * rendered files are.
+   */
+  compile?(dir: string): Promise<void>;
   /** The daemon's own checker on a complete set (`apache2 -t -f DIR/httpd.conf`, `named-checkconf -z`). */
   check(dir: string): Promise<CheckResult>;
   /** Makes the running daemon read `current` again (graceful reload). Not called before the first start. */
@@ -35,9 +41,20 @@ export interface ConfigSetHooks {
   confirm?(): Promise<boolean>;
 }
 
+export type CommitStage = 'render' | 'check' | 'reload' | 'confirm';
+
 export type CommitOutcome =
   | { ok: true; generation: string; changed: boolean }
-  | { ok: false; stage: 'render' | 'check' | 'reload' | 'confirm'; message: string };
+  | { ok: false; stage: CommitStage; message: string };
+
+/** A set rendered and checked but not yet in place; or unchanged; or refused. */
+export type Staged =
+  | { kind: 'staged'; generation: string; dir: string; previous: string | null }
+  | { kind: 'unchanged'; generation: string }
+  | { kind: 'failed'; stage: CommitStage; message: string };
+
+/** Lists the rendered files of a generation: the ones an unchanged-check compares. */
+const MANIFEST = '.rendered';
 
 /**
  * A daemon's configuration as one atomic unit: a transaction in the manner of Caddy's
@@ -46,6 +63,7 @@ export type CommitOutcome =
  * `current` symlink in one rename keeping the previous generation, reloads, and confirms with
  * the health check; a failure at any step restores the previous set (and reloads it again),
  * so a bad change never takes the daemon down. The daemon is pointed at `<root>/current/…`.
+ * Several daemons' sets commit together through a ConfigTransaction.
  */
 export class ConfigSet {
   private queue: Promise<unknown> = Promise.resolve();
@@ -59,6 +77,11 @@ export class ConfigSet {
     private readonly log: Logger,
     private readonly logConfigs = false,
   ) {}
+
+  /** The set's name in messages: its directory's ("postfix", "dovecot"). */
+  get name(): string {
+    return basename(this.root);
+  }
 
   get current(): string {
     return join(this.root, 'current');
@@ -78,7 +101,12 @@ export class ConfigSet {
    * daemon is not running yet, so there is nothing to reload (its start is the confirmation).
    */
   commit(why: string, options: { firstStart?: boolean } = {}): Promise<CommitOutcome> {
-    const run = () => this.commitNow(why, options.firstStart ?? false);
+    const run = async (): Promise<CommitOutcome> => {
+      const outcome = await commitSets([this], why, options.firstStart ?? false, this.log);
+      return outcome.ok
+        ? { ok: true, generation: outcome.generations[0] as string, changed: outcome.changed }
+        : outcome;
+    };
     const next = this.queue.then(run, run);
     this.queue = next.catch(() => undefined);
     return next;
@@ -94,6 +122,7 @@ export class ConfigSet {
     try {
       const files = this.hooks.render(scratch);
       await this.writeAll(scratch, files, false);
+      await this.hooks.compile?.(scratch);
       const verdict = await this.hooks.check(scratch);
       for (const file of files) await plan.writeFile(join(scratch, file.path), file.content, { mode: file.mode });
       return verdict;
@@ -102,86 +131,109 @@ export class ConfigSet {
     }
   }
 
-  private async commitNow(why: string, firstStart: boolean): Promise<CommitOutcome> {
+  /** Renders and compiles a new generation and has the checker judge it; nothing live changes. */
+  async stage(why: string): Promise<Staged> {
     const previous = this.currentGeneration();
     const generation = `gen-${Date.now()}-${process.pid}-${++this.sequence}`;
     const dir = join(this.root, generation);
-    this.log.debug({ why, generation, previous }, `config: rendering ${generation} (${why})`);
+    this.log.debug({ why, generation, previous }, `config ${this.name}: rendering ${generation} (${why})`);
 
     let files: ConfigFile[];
     try {
       await mkdirp(dir, 0o755);
       files = this.hooks.render(dir);
       await this.writeAll(dir, files, this.logConfigs);
+      await writeFileAtomic(join(dir, MANIFEST), `${JSON.stringify(files.map((f) => f.path))}\n`);
     } catch (err) {
       this.discard(dir);
-      return this.fail('render', `rendering the configuration failed: ${errorMessage(err)}`);
+      return this.failed('render', `rendering the ${this.name} configuration failed: ${errorMessage(err)}`);
     }
     if (previous && this.sameAs(previous, dir, files)) {
       this.discard(dir);
-      this.log.debug({ generation: previous }, 'config: unchanged; nothing to reload');
-      this.lastError = null;
-      return { ok: true, generation: previous, changed: false };
+      this.log.debug({ generation: previous }, `config ${this.name}: unchanged; nothing to reload`);
+      return { kind: 'unchanged', generation: previous };
     }
-
+    try {
+      await this.hooks.compile?.(dir);
+    } catch (err) {
+      this.discard(dir);
+      return this.failed('render', `compiling the ${this.name} configuration failed: ${errorMessage(err)}`);
+    }
     const verdict = await this.hooks
       .check(dir)
       .catch((err: unknown) => ({ ok: false as const, message: errorMessage(err) }));
     if (!verdict.ok) {
       this.discard(dir);
-      return this.fail(
+      return this.failed(
         'check',
         previous
           ? `the new configuration was refused by its checker, the previous one stays: ${verdict.message}`
           : `the configuration was refused by its checker, so nothing was started: ${verdict.message}`,
       );
     }
-    this.log.debug({ generation }, 'config: checker accepted the new set');
+    this.log.debug({ generation }, `config ${this.name}: checker accepted the new set`);
+    return { kind: 'staged', generation, dir, previous };
+  }
 
-    try {
-      await this.point(generation);
-    } catch (err) {
-      this.discard(dir);
-      return this.fail('render', `switching to the new configuration failed: ${errorMessage(err)}`);
-    }
-    if (firstStart || !this.hooks.reload) return this.succeed(generation, previous, why);
+  /** Points `current` at a staged generation: one rename. */
+  async activate(staged: Extract<Staged, { kind: 'staged' }>): Promise<void> {
+    await this.point(staged.generation);
+  }
 
+  /** Has the daemon read `current` again and confirms it still serves: the stage that failed, or null. */
+  async reloadAndConfirm(): Promise<'reload' | 'confirm' | null> {
+    if (!this.hooks.reload) return null;
     const reloaded = await this.hooks.reload().catch(() => false);
-    const confirmed = reloaded && (await (this.hooks.confirm?.() ?? Promise.resolve(true)).catch(() => false));
-    if (reloaded && confirmed) return this.succeed(generation, previous, why);
+    if (!reloaded) return 'reload';
+    const confirmed = await (this.hooks.confirm?.() ?? Promise.resolve(true)).catch(() => false);
+    return confirmed ? null : 'confirm';
+  }
 
-    const stage = reloaded ? 'confirm' : 'reload';
-    if (previous) {
-      this.log.warn({ generation, previous }, `config: ${stage} failed; restoring ${previous} and reloading it`);
-      await this.point(previous).catch((err: unknown) =>
-        this.log.error({ err: errorMessage(err) }, 'config: restoring failed'),
+  /** Puts the previous generation back (reloading it when the daemon had read the new one) and drops the staged one. */
+  async rollback(staged: Extract<Staged, { kind: 'staged' }>, reload: boolean): Promise<void> {
+    if (staged.previous) {
+      this.log.warn(
+        { generation: staged.generation, previous: staged.previous },
+        `config ${this.name}: restoring ${staged.previous}${reload ? ' and reloading it' : ''}`,
       );
-      const restored = await this.hooks.reload().catch(() => false);
-      if (!restored) this.log.error({ previous }, 'config: reloading the restored configuration failed too');
+      await this.point(staged.previous).catch((err: unknown) =>
+        this.log.error({ err: errorMessage(err) }, `config ${this.name}: restoring failed`),
+      );
+      if (reload && this.hooks.reload) {
+        const restored = await this.hooks.reload().catch(() => false);
+        if (!restored)
+          this.log.error(
+            { previous: staged.previous },
+            `config ${this.name}: reloading the restored configuration failed too`,
+          );
+      }
     } else {
       // Nothing to fall back to: no `current` rather than one that names a deleted set.
       await unlink(this.current).catch(() => undefined);
     }
-    this.discard(dir);
-    return this.fail(
-      stage,
-      stage === 'reload'
-        ? 'the daemon did not take the new configuration (reload failed); the previous one was restored'
-        : 'the daemon stopped answering after the reload; the previous configuration was restored',
+    this.discard(staged.dir);
+  }
+
+  /** Drops a staged generation that never went live. */
+  abandon(staged: Staged): void {
+    if (staged.kind === 'staged') this.discard(staged.dir);
+  }
+
+  succeeded(staged: Staged, why: string): void {
+    this.lastError = null;
+    if (staged.kind !== 'staged') return;
+    this.prune(staged.generation, staged.previous);
+    this.log.info(
+      { generation: staged.generation, previous: staged.previous, why },
+      `configuration ${this.name}/${staged.generation} in place (${why})`,
     );
   }
 
-  private succeed(generation: string, previous: string | null, why: string): CommitOutcome {
-    this.lastError = null;
-    this.prune(generation, previous);
-    this.log.info({ generation, previous, why }, `configuration ${generation} in place (${why})`);
-    return { ok: true, generation, changed: true };
-  }
-
-  private fail(stage: 'render' | 'check' | 'reload' | 'confirm', message: string): CommitOutcome {
+  /** Records a failure for readiness and logs it. */
+  failed(stage: CommitStage, message: string): Extract<Staged, { kind: 'failed' }> {
     this.lastError = message;
-    this.log.error({ stage }, message);
-    return { ok: false, stage, message };
+    this.log.error({ stage, set: this.name }, message);
+    return { kind: 'failed', stage, message };
   }
 
   private async writeAll(dir: string, files: ConfigFile[], logConfigs: boolean): Promise<void> {
@@ -200,12 +252,16 @@ export class ConfigSet {
     await fsyncDirectory(this.root).catch(() => undefined);
   }
 
-  /** The files on disk in `previous` are the new ones (their own directory's path set aside). */
+  /**
+   * The rendered files of `previous` are the new ones (their own directory's path set aside).
+   * Its manifest names them; what a compiler wrote beside them is not compared.
+   */
   private sameAs(previous: string, dir: string, files: ConfigFile[]): boolean {
     const oldDir = join(this.root, previous);
     try {
-      const onDisk = readdirSync(oldDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
-      if (onDisk !== files.length) return false;
+      const listed = JSON.parse(readFileSync(join(oldDir, MANIFEST), 'utf8')) as string[];
+      const paths = files.map((f) => f.path);
+      if (listed.length !== paths.length || !paths.every((p) => listed.includes(p))) return false;
       return files.every((f) => readFileSync(join(oldDir, f.path), 'utf8').replaceAll(oldDir, dir) === f.content);
     } catch {
       return false;
@@ -228,4 +284,101 @@ export class ConfigSet {
   private discard(dir: string): void {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+export type TransactionOutcome =
+  | { ok: true; changed: boolean; generations: string[] }
+  | { ok: false; stage: CommitStage; message: string };
+
+/**
+ * Several daemons' sets committed as one (postfix and dovecot): every set is rendered and
+ * checked before any goes live; then all switch, and the changed ones reload in the order
+ * given, each confirmed. A refusal or a failed reload anywhere puts every set back, reloading
+ * the daemons that had read the new one, so the daemons never disagree for longer than the
+ * reloads take. Sets committed here are committed only here: the transaction runs one commit
+ * at a time across all of them.
+ */
+export class ConfigTransaction {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly sets: readonly ConfigSet[],
+    private readonly log: Logger,
+  ) {}
+
+  /** The first set's failure that has not been fixed by a later commit: readiness shows it. */
+  get lastError(): string | null {
+    return this.sets.map((s) => s.lastError).find((e) => e !== null) ?? null;
+  }
+
+  commit(why: string, options: { firstStart?: boolean } = {}): Promise<TransactionOutcome> {
+    const run = () => commitSets(this.sets, why, options.firstStart ?? false, this.log);
+    const next = this.queue.then(run, run);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+}
+
+async function commitSets(
+  sets: readonly ConfigSet[],
+  why: string,
+  firstStart: boolean,
+  log: Logger,
+): Promise<TransactionOutcome> {
+  const staged: Array<{ set: ConfigSet; s: Exclude<Staged, { kind: 'failed' }> }> = [];
+  const abandonAll = () => {
+    for (const { set, s } of staged) set.abandon(s);
+  };
+  for (const set of sets) {
+    const s = await set.stage(why);
+    if (s.kind === 'failed') {
+      abandonAll();
+      return { ok: false, stage: s.stage, message: s.message };
+    }
+    staged.push({ set, s });
+  }
+  const generations = staged.map(({ s }) => s.generation);
+  const changed = staged.filter(
+    (x): x is { set: ConfigSet; s: Extract<Staged, { kind: 'staged' }> } => x.s.kind === 'staged',
+  );
+  if (changed.length === 0) {
+    for (const { set, s } of staged) set.succeeded(s, why);
+    return { ok: true, changed: false, generations };
+  }
+
+  const activated: typeof changed = [];
+  for (const x of changed) {
+    try {
+      await x.set.activate(x.s);
+      activated.push(x);
+    } catch (err) {
+      for (const y of activated) await y.set.rollback(y.s, false);
+      abandonAll();
+      const failure = x.set.failed(
+        'render',
+        `switching to the new ${x.set.name} configuration failed: ${errorMessage(err)}`,
+      );
+      return { ok: false, stage: failure.stage, message: failure.message };
+    }
+  }
+  if (!firstStart) {
+    const reloaded: typeof changed = [];
+    for (const x of changed) {
+      const stage = await x.set.reloadAndConfirm();
+      reloaded.push(x);
+      if (stage === null) continue;
+      log.warn({ set: x.set.name, stage }, `config: ${x.set.name} ${stage} failed; restoring every set of this commit`);
+      // The daemon that failed and those before it read the new set: they reload the old one.
+      for (const y of changed) await y.set.rollback(y.s, reloaded.includes(y));
+      const failure = x.set.failed(
+        stage,
+        stage === 'reload'
+          ? `${x.set.name} did not take the new configuration (reload failed); the previous one was restored`
+          : `${x.set.name} stopped answering after the reload; the previous configuration was restored`,
+      );
+      return { ok: false, stage: failure.stage, message: failure.message };
+    }
+  }
+  for (const { set, s } of staged) set.succeeded(s, why);
+  return { ok: true, changed: true, generations };
 }
