@@ -221,6 +221,7 @@ export class ApacheService extends BaseService<ApacheEnv> {
       port: this.settings.httpsPort,
       servername: this.settings.domain,
       timeoutMs,
+      alpn: ['http/1.1'],
       request: `HEAD / HTTP/1.1\r\nHost: ${this.settings.domain}\r\nUser-Agent: podserve-probe\r\nConnection: close\r\n\r\n`,
     });
   }

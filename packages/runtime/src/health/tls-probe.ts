@@ -1,10 +1,21 @@
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
+import { LineReader, negotiateStartTls, type StartTlsProtocol } from './starttls.js';
+
 export interface TlsProbeOptions {
   host?: string;
   port: number;
   /** SNI: which site (and certificate) to ask for. */
   servername: string;
   timeoutMs?: number;
-  /** Sent once the handshake is done (an HTTP request); the first line of the answer is returned. */
+  /** Speak this protocol in plain text first and upgrade with STARTTLS (SMTP on 25/587, IMAP on 143). */
+  starttls?: StartTlsProtocol;
+  /** ALPN protocols to offer (apache: ['http/1.1']); none by default, as a mail client offers none. */
+  alpn?: string[];
+  /**
+   * Sent once the handshake is done (an HTTP request); the first line of the answer is
+   * returned. '' sends nothing and returns the server's greeting (SMTP on 465, IMAP on 993).
+   */
   request?: string;
 }
 
@@ -12,64 +23,90 @@ export interface TlsProbeResult {
   /** SHA-256 fingerprint of the certificate served, as X509Certificate.fingerprint256 writes it. */
   fingerprint256: string;
   protocol: string | null;
+  /** The plain-text greeting before STARTTLS ("220 mail.example.test ESMTP Postfix"). */
+  banner?: string;
   /** The first line of the answer to `request` (e.g. "HTTP/1.1 200 OK"), if one was sent. */
   firstLine?: string;
 }
 
 /**
  * Connects to a TLS daemon the way a client does and reports what it serves: the proof that
- * a reload put the new certificate in service, and a probe that the daemon answers. Trust is
- * not checked here (the caller compares fingerprints); node:tls loads only when called.
+ * a reload put the new certificate in service, and a probe that the daemon answers. With
+ * `starttls` it first speaks SMTP or IMAP in plain text (greeting, STARTTLS offered, the
+ * command), as a mail client does. Trust is not checked here (the caller compares
+ * fingerprints); node:tls and node:net load only when called. One timer bounds it all.
  */
 export async function tlsProbe(options: TlsProbeOptions): Promise<TlsProbeResult> {
-  const { connect } = await import('node:tls');
+  const host = options.host ?? '127.0.0.1';
   const timeoutMs = options.timeoutMs ?? 2_000;
-  return new Promise((resolve, reject) => {
-    const socket = connect({
-      host: options.host ?? '127.0.0.1',
-      port: options.port,
-      servername: options.servername,
-      rejectUnauthorized: false,
-      ALPNProtocols: ['http/1.1'],
-    });
-    const timer = setTimeout(
-      () => fail(new Error(`no TLS answer from ${options.host ?? '127.0.0.1'}:${options.port} within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    let result: TlsProbeResult | undefined;
-    let answer = '';
-    const done = () => {
-      clearTimeout(timer);
-      socket.destroy();
-    };
-    const fail = (err: Error) => {
-      done();
-      reject(err);
-    };
-    socket.once('error', fail);
-    socket.once('secureConnect', () => {
-      result = { fingerprint256: socket.getPeerCertificate().fingerprint256, protocol: socket.getProtocol() };
-      if (options.request === undefined) {
-        done();
-        resolve(result);
-        return;
+  return withDeadline(
+    timeoutMs,
+    `no TLS answer from ${host}:${options.port} within ${timeoutMs} ms`,
+    async (track, untrack) => {
+      const { connect } = await import('node:tls');
+      let plain: Socket | undefined;
+      let banner: string | undefined;
+      if (options.starttls) {
+        const net = await import('node:net');
+        plain = track(net.connect({ host, port: options.port }));
+        await once(plain, 'connect');
+        banner = await negotiateStartTls(plain, options.starttls);
       }
-      socket.write(options.request);
-    });
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      answer += chunk;
-      const eol = answer.indexOf('\r\n');
-      if (eol >= 0 && result) {
-        done();
-        resolve({ ...result, firstLine: answer.slice(0, eol) });
-      }
-    });
-    socket.once('end', () => {
-      if (result) {
-        done();
-        resolve({ ...result, firstLine: answer.split('\r\n')[0] ?? '' });
-      } else fail(new Error('the connection closed before the TLS handshake completed'));
-    });
+      const socket = track(
+        connect({
+          ...(plain ? { socket: plain } : { host, port: options.port }),
+          servername: options.servername,
+          rejectUnauthorized: false,
+          ...(options.alpn ? { ALPNProtocols: options.alpn } : {}),
+        }),
+      );
+      // The TLS socket owns the plain one now: destroying it destroys both.
+      if (plain) untrack(plain);
+      await once(socket, 'secureConnect').catch((err: Error) => {
+        throw new Error(`the TLS handshake with ${host}:${options.port} failed: ${err.message}`);
+      });
+      const result: TlsProbeResult = {
+        fingerprint256: socket.getPeerCertificate().fingerprint256,
+        protocol: socket.getProtocol(),
+        ...(banner !== undefined ? { banner } : {}),
+      };
+      if (options.request === undefined) return result;
+      const reader = new LineReader(socket);
+      if (options.request !== '') socket.write(options.request);
+      const firstLine = await reader.next().catch(() => reader.rest());
+      return { ...result, firstLine };
+    },
+  );
+}
+
+/** Runs `work`, failing with `message` after `ms`; every socket it tracked is destroyed either way. */
+async function withDeadline<T>(
+  ms: number,
+  message: string,
+  work: (track: <S extends Socket>(s: S) => S, untrack: (s: Socket) => void) => Promise<T>,
+): Promise<T> {
+  const sockets: Socket[] = [];
+  const track = <S extends Socket>(s: S): S => {
+    sockets.push(s);
+    // An error after the step that waited for it (a reset mid-read) must never reach PID 1
+    // as an uncaught exception; the step in progress sees it through its own listener.
+    s.on('error', () => undefined);
+    return s;
+  };
+  const untrack = (s: Socket) => {
+    sockets.splice(sockets.indexOf(s), 1);
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const running = work(track, untrack);
+  // Settled late (after the deadline) it must not become an unhandled rejection.
+  running.catch(() => undefined);
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
   });
+  try {
+    return await Promise.race([running, deadline]);
+  } finally {
+    clearTimeout(timer);
+    for (const s of sockets) s.destroy();
+  }
 }
