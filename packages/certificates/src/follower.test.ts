@@ -202,4 +202,46 @@ describe('CertificateFollower', () => {
     expect(follower.health()).toEqual({ ok: true, reason: `serving certificate generation ${first.generation}` });
     expect(daemon.applied).toEqual([]);
   });
+
+  it('with several targets, calls a generation served once every daemon serves it, and shows each one', async () => {
+    const g1 = await publish(['example.test']);
+    const postfix = new FakeDaemon();
+    const dovecot = new FakeDaemon();
+    const fp = (p: CertificatePair) => fingerprints.get(p.generation) ?? 'unknown';
+    const follower = new CertificateFollower(
+      { certPath: volume.certPath, names: ['example.test'], log: mem.logger, retryMs: 200, confirmMs: 300 },
+      {
+        // One transaction reloads both daemons; each takes the pair (or not) on its own.
+        apply: async (pair) => (await postfix.apply(pair, fp)) && (await dovecot.apply(pair, fp)),
+        targets: { postfix: async () => postfix.serving, dovecot: async () => dovecot.serving },
+        changed: () => undefined,
+      },
+    );
+    followers.push(follower);
+    const first = await follower.waitForFirst(stop.signal);
+    postfix.serve(g1.fingerprint);
+    dovecot.serve(g1.fingerprint);
+    expect(first && (await follower.started(first))).toBe(true);
+    expect(follower.details()).toMatchObject({
+      servedGeneration: g1.generation,
+      servedBy: { postfix: g1.generation, dovecot: g1.generation },
+    });
+
+    dovecot.mode = { take: 'keep-old' };
+    const g2 = await publish(['example.test']);
+    await until(() => /dovecot still serves the old one/.test(follower.health().reason), 5_000, 'the lagging reason');
+    expect(follower.health().ok).toBe(false);
+    expect(follower.details()).toMatchObject({
+      servedGeneration: g1.generation,
+      servedBy: { postfix: g2.generation, dovecot: g1.generation },
+    });
+    expect(warnings().some((w) => w.startsWith(`dovecot does not serve generation ${g2.generation} yet`))).toBe(true);
+
+    dovecot.mode = { take: 'now' };
+    await until(() => follower.health().ok, 10_000, 'both serve g2');
+    expect(follower.details()).toMatchObject({
+      servedGeneration: g2.generation,
+      servedBy: { postfix: g2.generation, dovecot: g2.generation },
+    });
+  });
 });

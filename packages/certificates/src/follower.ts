@@ -12,6 +12,11 @@ export interface FollowerHooks {
   apply(pair: CertificatePair): Promise<boolean>;
   /** The SHA-256 fingerprint of the certificate the daemon serves now (undefined: no answer). */
   served?(): Promise<string | undefined>;
+  /**
+   * Several daemons that serve the pair (postfix and dovecot), each with its own check: a
+   * generation is served once every one of them serves it, and status shows each one's.
+   */
+  targets?: Readonly<Record<string, () => Promise<string | undefined>>>;
   /** Health may have changed (call ctx.healthChanged). */
   changed(): void;
 }
@@ -49,8 +54,10 @@ export class CertificateFollower {
   private watcher: CertificateWatcher | undefined;
   /** The newest usable pair seen on the volume. */
   private latest: CertificatePair | undefined;
-  /** The pair the daemon is confirmed to serve. */
+  /** The pair every daemon is confirmed to serve. */
   servedPair: CertificatePair | undefined;
+  /** Each target's confirmed pair (one entry, "daemon", for a service with one `served` check). */
+  private readonly servedBy = new Map<string, CertificatePair>();
   private problem: string | null;
   private retryTimer: NodeJS.Timeout | null = null;
   private failures = 0;
@@ -120,6 +127,8 @@ export class CertificateFollower {
     if (this.problem || !served) {
       return { ok: false, reason: `${this.problem ?? 'no certificate served yet'}${degraded}` };
     }
+    const lagging = this.lagging();
+    if (lagging) return { ok: false, reason: `${lagging}${degraded}` };
     if (served.notAfter.getTime() <= Date.now()) {
       return { ok: false, reason: `the served certificate (generation ${served.generation}) has expired${degraded}` };
     }
@@ -127,8 +136,16 @@ export class CertificateFollower {
   }
 
   details(): Record<string, unknown> {
+    const targets = this.hooks.targets
+      ? {
+          servedBy: Object.fromEntries(
+            Object.keys(this.hooks.targets).map((t) => [t, this.servedBy.get(t)?.generation ?? null]),
+          ),
+        }
+      : {};
     return {
       servedGeneration: this.servedPair?.generation ?? null,
+      ...targets,
       servedNotAfter: this.servedPair?.notAfter.toISOString() ?? null,
       latestGeneration: this.latest?.generation ?? null,
       ...(this.servedPair ? {} : { waiting: this.problem }),
@@ -266,38 +283,73 @@ export class CertificateFollower {
       (this.options.retryMs ?? 1_000) * 2 ** (this.failures - 1),
       this.options.maxRetryMs ?? 300_000,
     );
-    this.problem = `certificate generation ${pair.generation} is not in service yet (${applied ? 'the daemon still serves the old one' : 'the daemon did not take it'}); ${this.servedPair ? `generation ${this.servedPair.generation} is still served; ` : ''}retrying in ${Math.round(delay / 1000)} s`;
+    const stillOld = this.checks()
+      .filter(([name]) => this.servedBy.get(name)?.generation !== pair.generation)
+      .map(([name]) => name);
+    const why = !applied
+      ? 'the daemon did not take it'
+      : this.hooks.targets
+        ? `${stillOld.join(' and ')} still ${stillOld.length > 1 ? 'serve' : 'serves'} the old one`
+        : 'the daemon still serves the old one';
+    this.problem = `certificate generation ${pair.generation} is not in service yet (${why}); ${this.servedPair ? `generation ${this.servedPair.generation} is still served; ` : ''}retrying in ${Math.round(delay / 1000)} s`;
     log.error({ generation: pair.generation, failures: this.failures, retryMs: delay }, this.problem);
     this.hooks.changed();
     this.schedule(delay);
   }
 
-  /** Served when the daemon's handshake carries this pair's certificate. */
+  /** The checks that say what each daemon serves: the targets, or the one `served`. */
+  private checks(): Array<[string, () => Promise<string | undefined>]> {
+    if (this.hooks.targets) return Object.entries(this.hooks.targets);
+    return this.hooks.served ? [['daemon', this.hooks.served]] : [];
+  }
+
+  /** While the daemons serve different generations: which serves which, for readiness. */
+  private lagging(): string | null {
+    const served = this.checks().map(([name]) => `${name} serves ${this.servedBy.get(name)?.generation ?? 'nothing'}`);
+    const generations = new Set(this.checks().map(([name]) => this.servedBy.get(name)?.generation));
+    return generations.size > 1 ? `the daemons serve different certificates: ${served.join(', ')}` : null;
+  }
+
+  /**
+   * Served when every daemon's handshake carries this pair's certificate, each checked until
+   * confirmMs has passed. A daemon that confirms is recorded as serving it even when another
+   * lags: status shows the generation each one serves.
+   */
   private async confirm(pair: CertificatePair): Promise<boolean> {
     const want = new X509Certificate(pair.cert).fingerprint256;
     const deadline = Date.now() + (this.options.confirmMs ?? 5_000);
-    let seen: string | undefined;
-    if (this.hooks.served) {
-      for (;;) {
-        seen = await this.hooks.served().catch(() => undefined);
-        if (seen === want || Date.now() > deadline || this.closed) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      if (seen !== want) {
-        this.options.log.warn(
-          { generation: pair.generation, want, seen: seen ?? null },
-          `the daemon does not serve generation ${pair.generation} yet (it answers with ${seen ? 'another certificate' : 'nothing'})`,
-        );
-        return false;
-      }
+    const checks = this.checks();
+    const outcomes = await Promise.all(
+      checks.map(async ([name, served]) => {
+        let seen: string | undefined;
+        for (;;) {
+          seen = await served().catch(() => undefined);
+          if (seen === want || Date.now() > deadline || this.closed) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        if (seen === want) this.servedBy.set(name, pair);
+        else {
+          const who = this.hooks.targets ? name : 'the daemon';
+          this.options.log.warn(
+            { generation: pair.generation, target: name, want, seen: seen ?? null },
+            `${who} does not serve generation ${pair.generation} yet (it answers with ${seen ? 'another certificate' : 'nothing'})`,
+          );
+        }
+        return seen === want;
+      }),
+    );
+    if (outcomes.includes(false)) {
+      this.hooks.changed();
+      return false;
     }
     const previous = this.servedPair?.generation;
     this.servedPair = pair;
     this.problem = null;
     this.failures = 0;
+    const by = checks.length > 1 ? ` by ${checks.map(([name]) => name).join(' and ')}` : '';
     this.options.log.info(
       { generation: pair.generation, previous: previous ?? null, fingerprint: want },
-      `serving certificate generation ${pair.generation}${this.hooks.served ? ' (confirmed by a TLS handshake)' : ''}`,
+      `serving certificate generation ${pair.generation}${checks.length > 0 ? ` (confirmed by a TLS handshake${by})` : ''}`,
     );
     this.hooks.changed();
     return true;
