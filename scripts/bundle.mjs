@@ -84,7 +84,12 @@ const prettyAsSeparateBundle = {
 const runtimeFromMain = {
   name: 'runtime-from-main',
   setup(b) {
-    b.onResolve({ filter: /^@podserve\/runtime(\/.*)?$/ }, () => ({ path: 'runtime', namespace: 'main-runtime' }));
+    // Except runtime/tls (the certificate consumer and follower): it holds no state of the
+    // runtime's, and only the services that serve TLS load it, so it is bundled with them
+    // rather than parsed by every process in main.js.
+    b.onResolve({ filter: /^@podserve\/runtime(\/.*)?$/ }, (args) =>
+      args.path === '@podserve/runtime/tls' ? undefined : { path: 'runtime', namespace: 'main-runtime' },
+    );
     b.onLoad({ filter: /.*/, namespace: 'main-runtime' }, () => ({
       contents:
         "const runtime = globalThis[Symbol.for('podserve.runtime')];\n" +

@@ -1,7 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import type { CertificatePair } from '@podserve/certificates/consumer';
-import { CertificateFollower, covers } from '@podserve/certificates/follower';
 import {
   BaseService,
   type CheckResult,
@@ -10,6 +8,8 @@ import {
   type ProcessSpec,
   tlsProbe,
 } from '@podserve/runtime';
+import type { CertificatePair } from '@podserve/runtime/tls';
+import { CertificateFollower, covers } from '@podserve/runtime/tls';
 import type { ApacheEnv } from './config.js';
 import { renderApache } from './httpd-conf.js';
 import { reloadAndConfirm } from './restart-proof.js';
@@ -234,7 +234,7 @@ export class ApacheService extends BaseService<ApacheEnv> {
 
   /** --dry-run: the rendered set and apache2 -t's verdict on it (with the certificate published now, if any). */
   private async preview(): Promise<boolean> {
-    const { readCertificatePair } = await import('@podserve/certificates/consumer');
+    const { readCertificatePair } = await import('@podserve/runtime/tls');
     this.pair = await readCertificatePair(this.settings.certPath).catch(() => undefined);
     if (!this.pair) {
       this.log.warn(`dry run: no certificate in ${this.settings.certPath}; the TLS paths below are placeholders`);

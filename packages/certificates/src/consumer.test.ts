@@ -1,8 +1,7 @@
 import { X509Certificate } from 'node:crypto';
+import { CertificateFollower, watchCertificates } from '@podserve/runtime/tls';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { memoryLogger } from '../../../test/support/memory-logger.js';
-import { watchCertificates } from './consumer.js';
-import { CertificateFollower } from './follower.js';
 import { type TestVolume, testVolume } from './test-volume.js';
 
 /**

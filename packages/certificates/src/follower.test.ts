@@ -1,7 +1,7 @@
+import type { CertificatePair } from '@podserve/runtime/tls';
+import { CertificateFollower, type FollowerOptions } from '@podserve/runtime/tls';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { memoryLogger } from '../../../test/support/memory-logger.js';
-import type { CertificatePair } from './consumer.js';
-import { CertificateFollower, type FollowerOptions } from './follower.js';
 import { type TestVolume, testVolume } from './test-volume.js';
 
 /**

@@ -1,13 +1,16 @@
-export { type CertificatesEnv, certificatesEnv } from './config.js';
 export {
+  CertificateFollower,
   type CertificatePair,
   type CertificateWatcher,
+  covers,
+  type FollowerHooks,
+  type FollowerOptions,
   readCertificatePair,
   type WatchOptions,
   watchCertificates,
-} from './consumer.js';
+} from '@podserve/runtime/tls';
+export { type CertificatesEnv, certificatesEnv } from './config.js';
 export { certificatesService } from './definition.js';
-export { CertificateFollower, covers, type FollowerHooks, type FollowerOptions } from './follower.js';
 export { KEY_TYPES, type KeyType } from './keys.js';
 export { PUBLISHED_FILES } from './storage/layout.js';
 export { certWatchService } from './watch-service.js';

@@ -1,7 +1,7 @@
-import { generateKeyPair, type KeyObject } from 'node:crypto';
+import { generateKeyPair } from 'node:crypto';
+import { KEY_TYPES, type KeyType, keyTypeOf, publicKeysEqual } from '@podserve/runtime/tls';
 
-export const KEY_TYPES = ['ecdsa-p256', 'ecdsa-p384', 'rsa2048', 'rsa3072', 'rsa4096'] as const;
-export type KeyType = (typeof KEY_TYPES)[number];
+export { KEY_TYPES, type KeyType, keyTypeOf, publicKeysEqual };
 
 /**
  * A fresh private key as PKCS#8 PEM. node:crypto rather than forge: native generation
@@ -21,24 +21,4 @@ export function generatePrivateKey(type: KeyType): Promise<string> {
       generateKeyPair('rsa', { modulusLength: Number(type.slice(3)), ...pem }, done);
     }
   });
-}
-
-/** What kind of key this is, in our vocabulary; undefined for anything we never issue. */
-export function keyTypeOf(key: KeyObject): KeyType | undefined {
-  const details = key.asymmetricKeyDetails;
-  if (key.asymmetricKeyType === 'ec') {
-    if (details?.namedCurve === 'prime256v1') return 'ecdsa-p256';
-    if (details?.namedCurve === 'secp384r1') return 'ecdsa-p384';
-    return undefined;
-  }
-  if (key.asymmetricKeyType === 'rsa') {
-    const bits = details?.modulusLength;
-    if (bits === 2048 || bits === 3072 || bits === 4096) return `rsa${bits}`;
-  }
-  return undefined;
-}
-
-/** True when the private key is the one whose public half the certificate carries. */
-export function publicKeysEqual(a: KeyObject, b: KeyObject): boolean {
-  return a.export({ type: 'spki', format: 'der' }).equals(b.export({ type: 'spki', format: 'der' }));
 }

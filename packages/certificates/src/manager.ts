@@ -1,8 +1,8 @@
 import { chmod, chown, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileLock, type Logger } from '@podserve/runtime';
+import { parsePair } from '@podserve/runtime/tls';
 import { IssuanceError, type Issuer } from './issuer.js';
-import { parsePair } from './pem.js';
 import { renewBeforeCapped, renewWindowMs, retryDelayMs } from './renewal.js';
 import type { SelfSignedIssuer } from './selfsigned.js';
 import { requestFingerprint, type Settings } from './settings.js';

@@ -1,9 +1,9 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type CrossProblem, resolveGid, resolveUid } from '@podserve/runtime';
+import { splitPemCertificates } from '@podserve/runtime/tls';
 import type { CertificatesEnv } from './config.js';
 import type { KeyType } from './keys.js';
-import { splitPemCertificates } from './pem.js';
 import type { Ownership } from './storage/fsx.js';
 import { Layout } from './storage/layout.js';
 import type { IssuerKind } from './storage/meta.js';

@@ -1,8 +1,8 @@
 import type { X509Certificate } from 'node:crypto';
 import { lstat, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MaterialProblem, type ParsedPair, parsePair } from '@podserve/runtime/tls';
 import type { KeyType } from './keys.js';
-import { MaterialProblem, type ParsedPair, parsePair } from './pem.js';
 import { errCode, readOptional } from './storage/fsx.js';
 import { GENERATIONS, type Layout, META } from './storage/layout.js';
 import { type GenerationMeta, type IssuerKind, parseMeta } from './storage/meta.js';

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { BaseService, defineEnv, defineService, type EnvValues, envTypes, type HealthResult } from '@podserve/runtime';
-import { type CertificatePair, type CertificateWatcher, watchCertificates } from './consumer.js';
+import { type CertificatePair, type CertificateWatcher, watchCertificates } from '@podserve/runtime/tls';
 
 const certWatchEnv = defineEnv({
   CERT_PATH: {

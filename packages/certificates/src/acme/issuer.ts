@@ -1,10 +1,10 @@
 import type { X509Certificate } from 'node:crypto';
 import type { CommandRunner, Logger } from '@podserve/runtime';
+import { splitPemCertificates } from '@podserve/runtime/tls';
 import type acmeClient from 'acme-client';
 import type { Authorization, Client } from 'acme-client';
 import { IssuanceError, type IssuedMaterial, type IssueRequest, type Issuer } from '../issuer.js';
 import { generatePrivateKey } from '../keys.js';
-import { splitPemCertificates } from '../pem.js';
 import type { AcmeSettings, Settings } from '../settings.js';
 import type { Ownership } from '../storage/fsx.js';
 import type { Layout } from '../storage/layout.js';

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { CURRENT_GENERATION_LINK } from '@podserve/runtime/tls';
 
 /**
  * Everything under CERT_PATH, named in one place. Consumers (apache, postfix, dovecot)
@@ -14,7 +15,8 @@ import { join } from 'node:path';
  *   .lock                                held while one instance issues
  *   renew-now                            created by anyone: a running cron instance renews
  */
-export const CURRENT = 'current';
+/** Shared with the consumers, which read it: one name in one place. */
+export const CURRENT = CURRENT_GENERATION_LINK;
 export const GENERATIONS = 'generations';
 export const META = 'meta.json';
 export const TRIGGER = 'renew-now';

@@ -1,5 +1,5 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
-import { type KeyType, keyTypeOf } from './keys.js';
+import { type KeyType, keyTypeOf } from './key-type.js';
 
 /** Why a pair cannot be used, worded for the log line that moves it aside. */
 export class MaterialProblem extends Error {

@@ -6,9 +6,12 @@ import { promisify } from 'node:util';
 const readlink = promisify(readlinkCb);
 const stat = promisify(statCb);
 
-import { errCode, readOptional } from '@podserve/runtime';
+import { errCode } from '../files/errno-hints.js';
+import { readOptional } from '../files/links.js';
 import { parsePair } from './pem.js';
-import { CURRENT } from './storage/layout.js';
+
+/** The certificates volume's link to the generation in service (the publisher's layout). */
+export const CURRENT_GENERATION_LINK = 'current';
 
 /** `generations/<id>`, with the id newGenerationId() makes. */
 const GENERATION_LINK = /^generations\/\d{8}T\d{9}Z-\d+-\d{6}$/;
@@ -53,7 +56,7 @@ export async function readCertificatePair(certPath: string): Promise<Certificate
   for (let attempt = 0; attempt < 5; attempt++) {
     let target: string;
     try {
-      target = await readlink(join(certPath, CURRENT));
+      target = await readlink(join(certPath, CURRENT_GENERATION_LINK));
     } catch (err) {
       const code = errCode(err) ?? String(err);
       throw new CertificatePairError(`no published certificate in ${certPath} (${code})`, code);
@@ -61,7 +64,9 @@ export async function readCertificatePair(certPath: string): Promise<Certificate
     // Only what the publisher makes: a link elsewhere (or a name with quotes or newlines, which
     // would end up in a daemon's config) is refused, whoever could write the volume.
     if (!GENERATION_LINK.test(target)) {
-      throw new CertificatePairError(`${join(certPath, CURRENT)} points at "${target}", not at a generation`);
+      throw new CertificatePairError(
+        `${join(certPath, CURRENT_GENERATION_LINK)} points at "${target}", not at a generation`,
+      );
     }
     const dir = resolve(certPath, target);
     try {
@@ -227,7 +232,7 @@ export function watchCertificates(
     try {
       // Only `current` matters; everything else in CERT_PATH changes for the publisher's own reasons.
       watcher = watch(root, { persistent: false }, (_event, name) => {
-        if (name === null || name === CURRENT) schedule();
+        if (name === null || name === CURRENT_GENERATION_LINK) schedule();
       });
       // An error event ends the watch for good.
       watcher.on('error', (err) => {

@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
-import type { HealthResult, Logger } from '@podserve/runtime';
+import type { HealthResult } from '../health/status.js';
+import type { Logger } from '../logging/logger.js';
 import { type CertificatePair, type CertificateWatcher, watchCertificates } from './consumer.js';
 
 /**
