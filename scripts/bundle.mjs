@@ -80,15 +80,18 @@ const prettyAsSeparateBundle = {
   },
 };
 
+const BUNDLED_WITH_SERVICES = new Set(['@podserve/runtime/tls', '@podserve/runtime/daemon']);
+
 /** In a service bundle, the runtime is the one main.js already loaded. */
 const runtimeFromMain = {
   name: 'runtime-from-main',
   setup(b) {
-    // Except runtime/tls (the certificate consumer and follower): it holds no state of the
-    // runtime's, and only the services that serve TLS load it, so it is bundled with them
-    // rather than parsed by every process in main.js.
+    // Except runtime/tls (the certificate consumer and follower) and runtime/daemon (what
+    // daemon services share): they hold no state of the runtime's, and only services load
+    // them, so they are bundled with those rather than parsed by every process in main.js.
+    // runtime/daemon takes BaseService through '@podserve/runtime', so it still gets main's.
     b.onResolve({ filter: /^@podserve\/runtime(\/.*)?$/ }, (args) =>
-      args.path === '@podserve/runtime/tls' ? undefined : { path: 'runtime', namespace: 'main-runtime' },
+      BUNDLED_WITH_SERVICES.has(args.path) ? undefined : { path: 'runtime', namespace: 'main-runtime' },
     );
     b.onLoad({ filter: /.*/, namespace: 'main-runtime' }, () => ({
       contents:

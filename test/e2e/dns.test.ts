@@ -492,7 +492,9 @@ describe('dns configuration errors', () => {
       'dns',
       '--dry-run',
     ]);
-    expect(bad.stderr).toMatch(/dry run: refused: DNS_ZONE_SNIPPET \/etc\/podserve\/broken\.zone:2: .*bad dotted quad/);
+    expect(bad.stderr).toMatch(
+      /dry run: named-checkconf and named-checkzone refused it: DNS_ZONE_SNIPPET \/etc\/podserve\/broken\.zone:2: .*bad dotted quad/,
+    );
   });
 
   it('a malformed DNS_RECORDS entry exits 78 naming the variable and the record, before anything is written', async () => {

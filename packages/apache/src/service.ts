@@ -1,15 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import {
-  BaseService,
-  type CheckResult,
-  ConfigSet,
-  type HealthResult,
-  type ProcessSpec,
-  tlsProbe,
-} from '@podserve/runtime';
+import { type CheckResult, ConfigSet, type HealthResult, type ProcessSpec, tlsProbe } from '@podserve/runtime';
+import { type DaemonCertificates, DaemonService } from '@podserve/runtime/daemon';
 import type { CertificatePair } from '@podserve/runtime/tls';
-import { CertificateFollower, covers } from '@podserve/runtime/tls';
 import type { ApacheEnv } from './config.js';
 import { renderApache } from './httpd-conf.js';
 import { reloadAndConfirm } from './restart-proof.js';
@@ -51,12 +44,8 @@ export function apacheProcess(s: ApacheSettings): ProcessSpec {
  * a renewal) goes through a ConfigSet: `apache2 -t` on the staged set, one swap, a graceful
  * restart, and a TLS handshake that proves the new certificate is served.
  */
-export class ApacheService extends BaseService<ApacheEnv> {
+export class ApacheService extends DaemonService<ApacheEnv> {
   private settings!: ApacheSettings;
-  private configs!: ConfigSet;
-  private follower: CertificateFollower | undefined;
-  /** The pair the next render points at. */
-  private pair: CertificatePair | undefined;
 
   override async validate(): Promise<boolean> {
     this.settings = apacheSettings(this.config, this.ctx.common);
@@ -78,75 +67,36 @@ export class ApacheService extends BaseService<ApacheEnv> {
       this.log,
       this.ctx.common.logConfigs,
     );
-    if (this.ctx.dryRun) return this.preview();
+    if (this.ctx.dryRun) return this.dryRun();
     return true;
   }
 
-  async startProcesses(): Promise<boolean> {
+  protected daemons(): ProcessSpec[] {
+    return [apacheProcess(this.settings)];
+  }
+
+  protected override certificates(): DaemonCertificates {
     const s = this.settings;
-    const follower = new CertificateFollower(
-      { certPath: s.certPath, names: [s.domain], log: this.log },
-      {
-        apply: (pair) => this.apply(pair),
-        served: async () => (await this.probe().catch(() => undefined))?.fingerprint256,
-        changed: () => this.ctx.healthChanged(),
-      },
-    );
-    this.follower = follower;
-    const pair = await follower.waitForFirst(this.ctx.signal);
-    if (!pair) return false; // stopped while waiting
-    this.pair = pair;
-    this.warnUncovered(pair);
-    const first = await this.configs.commit(`start with certificate generation ${pair.generation}`, {
-      firstStart: true,
-    });
-    if (!first.ok || this.ctx.signal.aborted) return false; // a stop that came meanwhile wins
-    this.ctx.supervisor.add(apacheProcess(s));
-    if (!(await this.ctx.supervisor.startAll())) return false;
-    await follower.started(pair);
-    return true;
+    return {
+      certPath: s.certPath,
+      names: [s.domain],
+      alsoNames: s.names,
+      served: async () => (await this.probe().catch(() => undefined))?.fingerprint256,
+    };
   }
 
-  override async readiness(): Promise<HealthResult> {
-    const processes = this.ctx.supervisor.readiness();
-    if (!processes.ok) return processes;
-    if (this.configs?.lastError) return { ok: false, reason: this.configs.lastError };
-    const tls = this.follower?.health() ?? { ok: false, reason: 'waiting for a certificate' };
-    if (!tls.ok) return tls;
-    const answer = await this.answers();
-    return answer
-      ? { ok: true, reason: `${tls.reason} on ${this.settings.httpsPort}`, details: this.follower?.details() }
-      : { ok: false, reason: `no HTTPS answer from 127.0.0.1:${this.settings.httpsPort} for ${this.settings.domain}` };
+  protected async serving(): Promise<HealthResult> {
+    const { httpsPort, domain } = this.settings;
+    return (await this.answers())
+      ? { ok: true, reason: `HTTPS answers on ${httpsPort}` }
+      : { ok: false, reason: `no HTTPS answer from 127.0.0.1:${httpsPort} for ${domain}` };
   }
 
-  override async liveness(): Promise<HealthResult> {
-    const supervisor = this.ctx.supervisor.liveness();
-    if (!supervisor.ok) return supervisor;
+  protected override async answering(): Promise<HealthResult> {
     const proc = this.ctx.supervisor.get('apache');
-    if (proc?.state === 'running' && !(await this.answers(2_000))) {
-      return { ok: false, reason: `apache (pid ${proc.pid}) does not answer HTTPS within 2 s` };
-    }
-    return { ok: true, reason: proc ? `apache is ${proc.state}` : 'starting' };
-  }
-
-  override statusDetails(): Record<string, unknown> {
-    return { ...(this.follower?.details() ?? {}), configuration: this.configs?.currentGeneration() ?? null };
-  }
-
-  override reloadProblem(): string | undefined {
-    return this.configs?.lastError ?? undefined;
-  }
-
-  /** SIGHUP and `ctl reload`: render again (WEB_ROOT may have filled) and go through the transaction. */
-  override async reload(): Promise<boolean> {
-    const outcome = await this.configs.commit('reload requested');
-    this.ctx.healthChanged();
-    return outcome.ok;
-  }
-
-  override async stop(): Promise<void> {
-    await this.follower?.close();
-    await this.ctx.supervisor.stopAll();
+    return (await this.answers(2_000))
+      ? { ok: true, reason: 'apache is running' }
+      : { ok: false, reason: `apache (pid ${proc?.pid}) does not answer HTTPS within 2 s` };
   }
 
   private render(dir: string) {
@@ -196,26 +146,6 @@ export class ApacheService extends BaseService<ApacheEnv> {
     return outcome === 'resumed';
   }
 
-  /** A new generation: point the config at it and go through the transaction (the follower confirms). */
-  private async apply(pair: CertificatePair): Promise<boolean> {
-    const before = this.pair;
-    this.pair = pair;
-    this.warnUncovered(pair);
-    const outcome = await this.configs.commit(`certificate generation ${pair.generation}`);
-    if (!outcome.ok) this.pair = before;
-    return outcome.ok;
-  }
-
-  private warnUncovered(pair: CertificatePair): void {
-    const uncovered = this.settings.names.filter((n) => !covers(pair.names, n));
-    if (uncovered.length > 0) {
-      this.log.warn(
-        { generation: pair.generation, uncovered },
-        `certificate generation ${pair.generation} does not cover ${uncovered.join(', ')}: clients using those names will see a name mismatch`,
-      );
-    }
-  }
-
   private probe(timeoutMs = 2_000) {
     return tlsProbe({
       port: this.settings.httpsPort,
@@ -233,17 +163,14 @@ export class ApacheService extends BaseService<ApacheEnv> {
   }
 
   /** --dry-run: the rendered set and apache2 -t's verdict on it (with the certificate published now, if any). */
-  private async preview(): Promise<boolean> {
+  private async dryRun(): Promise<boolean> {
     const { readCertificatePair } = await import('@podserve/runtime/tls');
     this.pair = await readCertificatePair(this.settings.certPath).catch(() => undefined);
     if (!this.pair) {
       this.log.warn(`dry run: no certificate in ${this.settings.certPath}; the TLS paths below are placeholders`);
       this.pair = { dir: `${this.settings.certPath}/current` } as CertificatePair;
     }
-    const verdict = await this.configs.preview(this.ctx.files);
-    const said = verdict.ok ? 'apache2 -t: Syntax OK' : `apache2 -t refused it: ${verdict.message}`;
-    this.log.info({ verdict }, `dry run: ${said}`);
-    return true;
+    return this.preview('apache2 -t', 'apache2 -t: Syntax OK');
   }
 }
 

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
-  BaseService,
   type CheckResult,
   ConfigSet,
   Conflict,
@@ -13,6 +12,7 @@ import {
   type ServiceAction,
   Unavailable,
 } from '@podserve/runtime';
+import { DaemonService } from '@podserve/runtime/daemon';
 import type { DnsEnv } from './config.js';
 import { DynamicRecords } from './dynamic-records.js';
 import { whileFrozen } from './frozen.js';
@@ -27,10 +27,6 @@ import { checkerMessage, ZoneStore } from './zone-store.js';
 const NAMED = '/usr/sbin/named';
 /** How long named may take to show a new zone serial after `rndc thaw` (inline signing re-signs first). */
 const CONFIRM_MS = 15_000;
-/** How long a reload waits for a named that is being (re)started. */
-const NAMED_WAIT_MS = 20_000;
-/** States named does not leave by itself: a reload has nobody to apply to and says so at once. */
-const NAMED_DOWN = new Set(['stopped', 'exited', 'failed']);
 /** The key the control actions sign their updates with: made at every start, never leaves the container. */
 const CONTROL_KEY = 'podserve-control';
 
@@ -59,17 +55,15 @@ export function namedProcess(s: DnsSettings): ProcessSpec {
  * named-checkzone on the staged set, one swap, `rndc reconfig`); the zone file goes through
  * the ZoneStore, which keeps the dynamic (RFC 2136) records across every change.
  */
-export class DnsService extends BaseService<DnsEnv> {
+export class DnsService extends DaemonService<DnsEnv> {
   private settings!: DnsSettings;
-  private configs!: ConfigSet;
+  private namedConf!: ConfigSet;
   private store!: ZoneStore;
   private dynamic!: DynamicRecords;
   /** The serial named serves, as last confirmed. */
   private servedSerial: number | undefined;
   /** The serial the last install gave the zone: what a confirmation waits for. */
   private target = 0;
-  /** Why named could not take the last reload (it was not running), until the next reload. */
-  private namedProblem: string | undefined;
 
   override async validate(): Promise<boolean> {
     this.settings = dnsSettings(this.config);
@@ -91,7 +85,7 @@ export class DnsService extends BaseService<DnsEnv> {
     // bind reads the keys (named.conf includes them); certgroup (the certificates container) too.
     await files.ensureDir(p.tsigDir, { mode: 0o750, ...tsig });
     this.store = new ZoneStore(s, this.ctx.commands, files, bind, this.log);
-    this.configs = new ConfigSet(
+    this.configs = this.namedConf = new ConfigSet(
       p.confRoot,
       {
         render: (dir) => this.render(dir),
@@ -102,7 +96,7 @@ export class DnsService extends BaseService<DnsEnv> {
       this.log,
       this.ctx.common.logConfigs,
     );
-    if (this.ctx.dryRun) return this.preview();
+    if (this.ctx.dryRun) return this.preview('named-checkconf and named-checkzone');
 
     const update = await ensureTsigKey(
       files,
@@ -130,23 +124,19 @@ export class DnsService extends BaseService<DnsEnv> {
     return first.ok && (await this.apply(false));
   }
 
-  async startProcesses(): Promise<boolean> {
-    this.ctx.supervisor.add(namedProcess(this.settings));
-    if (!(await this.ctx.supervisor.startAll())) return false;
-    // READY=1 comes once the zone is loaded; signing it takes a moment more. Readiness is
-    // published again when it is served as configured, not at the next periodic re-check.
-    if (!(await this.confirm())) this.log.warn('named started but does not serve the zone as installed yet');
-    this.ctx.healthChanged();
-    return true;
+  protected daemons(): ProcessSpec[] {
+    return [namedProcess(this.settings)];
   }
 
-  override async readiness(): Promise<HealthResult> {
-    const processes = this.ctx.supervisor.readiness();
-    if (!processes.ok) return processes;
-    if (this.configs?.lastError) return { ok: false, reason: this.configs.lastError };
-    // Before named runs there is nobody to ask (and a UDP query would only wait out its timeout).
-    const named = this.ctx.supervisor.get('named');
-    if (named?.state !== 'running') return { ok: false, reason: `named is ${named?.state ?? 'not started yet'}` };
+  /**
+   * READY=1 comes once the zone is loaded; signing it takes a moment more. Readiness is
+   * published again when it is served as configured, not at the next periodic re-check.
+   */
+  protected override async started(): Promise<void> {
+    if (!(await this.confirm())) this.log.warn('named started but does not serve the zone as installed yet');
+  }
+
+  protected async serving(): Promise<HealthResult> {
     const s = this.settings;
     for (const transport of ['udp', 'tcp'] as const) {
       const answer = await this.soa(transport, 1_000).catch((err: Error) => err);
@@ -160,48 +150,16 @@ export class DnsService extends BaseService<DnsEnv> {
     return { ok: true, reason: `authoritative for ${s.zone} on port ${s.port}${s.dnssec ? ', DNSSEC-signed' : ''}` };
   }
 
-  override async liveness(): Promise<HealthResult> {
-    const supervisor = this.ctx.supervisor.liveness();
-    if (!supervisor.ok) return supervisor;
+  protected override async answering(): Promise<HealthResult> {
+    const answer = await this.soa('udp', 1_000).catch(() => undefined);
     const proc = this.ctx.supervisor.get('named');
-    if (proc?.state === 'running') {
-      const answer = await this.soa('udp', 1_000).catch(() => undefined);
-      if (!answer) return { ok: false, reason: `named (pid ${proc.pid}) does not answer within 1 s` };
-    }
-    return { ok: true, reason: proc ? `named is ${proc.state}` : 'starting' };
+    return answer
+      ? { ok: true, reason: 'named is running' }
+      : { ok: false, reason: `named (pid ${proc?.pid}) does not answer within 1 s` };
   }
 
-  override statusDetails(): Record<string, unknown> {
-    return {
-      zone: this.settings?.zone,
-      serial: this.servedSerial ?? null,
-      dnssec: this.settings?.dnssec,
-      configuration: this.configs?.currentGeneration() ?? null,
-    };
-  }
-
-  override reloadProblem(): string | undefined {
-    return this.namedProblem ?? this.configs?.lastError ?? undefined;
-  }
-
-  /**
-   * SIGHUP and `ctl reload`: render again (DNS_ZONE_SNIPPET and the DKIM key may have changed) and
-   * apply. named must run to take it: an unchanged configuration never reaches named, so without
-   * asking first a reload would claim success for a named that is down.
-   */
-  override async reload(): Promise<boolean> {
-    this.namedProblem = undefined;
-    if (!(await this.namedRunning())) {
-      this.ctx.healthChanged();
-      return false;
-    }
-    const outcome = await this.configs.commit('reload requested');
-    this.ctx.healthChanged();
-    return outcome.ok;
-  }
-
-  override async stop(): Promise<void> {
-    await this.ctx.supervisor.stopAll();
+  protected override details(): Record<string, unknown> {
+    return { zone: this.settings?.zone, serial: this.servedSerial ?? null, dnssec: this.settings?.dnssec };
   }
 
   override actions(): Record<string, ServiceAction> {
@@ -325,11 +283,11 @@ export class DnsService extends BaseService<DnsEnv> {
    */
   private async apply(running: boolean): Promise<boolean> {
     const s = this.settings;
-    const staticZone = readFileSync(join(this.configs.current, `db.${s.zone}`), 'utf8');
+    const staticZone = readFileSync(join(this.namedConf.current, `db.${s.zone}`), 'utf8');
     // A zone file gone from the volume (restored from a backup without it) is installed again too.
     const changed = staticZone !== (await this.store.installedStatic()) || !existsSync(s.paths.zoneFile);
     if (!running) return changed ? this.install(staticZone) : true;
-    if (!(await this.namedRunning())) return false;
+    if (!(await this.daemonsRunning())) return false;
     if (!changed) return this.rndc(['reconfig']);
     return whileFrozen(
       (args) => this.rndc(args),
@@ -347,26 +305,6 @@ export class DnsService extends BaseService<DnsEnv> {
     const outcome = await this.store.install(staticZone);
     if (outcome.ok) this.target = outcome.serial;
     return outcome.ok;
-  }
-
-  /**
-   * A reload while named restarts (after a crash) waits for it rather than failing; one while
-   * named is stopped, failed or gone fails at once, with the reason for `ctl reload`.
-   */
-  private async namedRunning(): Promise<boolean> {
-    const deadline = Date.now() + NAMED_WAIT_MS;
-    for (;;) {
-      const state = this.ctx.supervisor.get('named')?.state ?? 'not started';
-      if (state === 'running') return true;
-      const waited = Date.now() > deadline;
-      if (waited || NAMED_DOWN.has(state) || this.ctx.signal.aborted) {
-        this.namedProblem = `named is ${state}${waited ? ` after ${NAMED_WAIT_MS / 1000} s` : ''}: the configuration cannot be applied now (ctl start named, then reload)`;
-        this.log.error(this.namedProblem);
-        return false;
-      }
-      this.log.debug({ state }, `named is ${state}: waiting for it to run`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
   }
 
   /** After a start or reload: named answers for the zone (signed, with DNSSEC), with the serial installed last. */
@@ -438,14 +376,6 @@ export class DnsService extends BaseService<DnsEnv> {
     }
     if (ds.length === 0) throw new Unavailable(`no signing key for ${s.zone} yet (named makes it on its first start)`);
     return { ds };
-  }
-
-  /** --dry-run: named.conf and the zone as they would be rendered, and the checkers' verdict. */
-  private async preview(): Promise<boolean> {
-    const verdict = await this.configs.preview(this.ctx.files);
-    const said = verdict.ok ? 'named-checkconf and named-checkzone: OK' : `refused: ${verdict.message}`;
-    this.log.info({ verdict }, `dry run: ${said}`);
-    return true;
   }
 }
 
