@@ -1,14 +1,15 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type CheckResult, ConfigSet, type HealthResult, type ProcessSpec, tlsProbe } from '@podserve/runtime';
-import { type DaemonCertificates, DaemonService } from '@podserve/runtime/daemon';
+import { type DaemonCertificates, DaemonService, reloadAndConfirm } from '@podserve/runtime/daemon';
 import type { CertificatePair } from '@podserve/runtime/tls';
 import type { ApacheEnv } from './config.js';
 import { renderApache } from './httpd-conf.js';
-import { reloadAndConfirm } from './restart-proof.js';
 import { type ApacheSettings, apacheSettings, FAST_STOP_MS } from './settings.js';
 
 const APACHE = '/usr/sbin/apache2';
+/** apache's "resuming normal operations" once a graceful restart has its new configuration live. */
+const APACHE_RESUMED = 'AH00489';
 /** How long a graceful restart may take to say it is done. */
 const RESTART_PROOF_MS = 10_000;
 
@@ -138,7 +139,7 @@ export class ApacheService extends DaemonService<ApacheEnv> {
    * old workers still answer, so an HTTPS answer alone would not tell.
    */
   private async gracefulRestart(): Promise<boolean> {
-    const outcome = await reloadAndConfirm(this.ctx.supervisor.require('apache'), RESTART_PROOF_MS);
+    const outcome = await reloadAndConfirm(this.ctx.supervisor.require('apache'), APACHE_RESUMED, RESTART_PROOF_MS);
     this.log.debug({ outcome }, 'graceful restart');
     if (outcome === 'refused') this.log.warn('apache was not reloaded: it is not running, or stopping');
     if (outcome === 'not confirmed')

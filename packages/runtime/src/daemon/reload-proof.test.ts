@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { reloadAndConfirm } from './restart-proof.js';
+import { reloadAndConfirm } from './reload-proof.js';
 
 /** A stand-in for the supervised apache: real events, a reload that answers as told. */
 class FakeApache extends EventEmitter {
@@ -23,7 +23,7 @@ describe('reloadAndConfirm', () => {
   it('a refused reload leaves no timer and no listener behind', async () => {
     vi.useFakeTimers();
     const proc = new FakeApache(() => false);
-    expect(await reloadAndConfirm(proc, 10_000)).toBe('refused');
+    expect(await reloadAndConfirm(proc, 'AH00489', 10_000)).toBe('refused');
     expect(proc.leftovers()).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
   });
@@ -33,7 +33,7 @@ describe('reloadAndConfirm', () => {
     const proc = new FakeApache(() => {
       throw new Error('boom');
     });
-    await expect(reloadAndConfirm(proc, 10_000)).rejects.toThrow('boom');
+    await expect(reloadAndConfirm(proc, 'AH00489', 10_000)).rejects.toThrow('boom');
     expect(proc.leftovers()).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
   });
@@ -48,14 +48,14 @@ describe('reloadAndConfirm', () => {
       );
       return true;
     });
-    expect(await reloadAndConfirm(proc, 10_000)).toBe('resumed');
+    expect(await reloadAndConfirm(proc, 'AH00489', 10_000)).toBe('resumed');
     expect(proc.leftovers()).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
   });
 
   it('an exit instead of AH00489 is not a confirmation', async () => {
     const proc = new FakeApache(() => true);
-    const outcome = reloadAndConfirm(proc, 10_000);
+    const outcome = reloadAndConfirm(proc, 'AH00489', 10_000);
     await new Promise((r) => setImmediate(r));
     proc.emit('line', 'stderr', 'AH00072: make_sock: could not bind to address');
     proc.emit('exit');
@@ -66,7 +66,7 @@ describe('reloadAndConfirm', () => {
   it('no word within the time allowed is not a confirmation', async () => {
     vi.useFakeTimers();
     const proc = new FakeApache(() => true);
-    const outcome = reloadAndConfirm(proc, 10_000);
+    const outcome = reloadAndConfirm(proc, 'AH00489', 10_000);
     await vi.advanceTimersByTimeAsync(10_000);
     expect(await outcome).toBe('not confirmed');
     expect(proc.leftovers()).toBe(0);

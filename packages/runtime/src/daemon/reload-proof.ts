@@ -1,4 +1,4 @@
-/** What the proof needs of a supervised apache: its output lines, its exit, and a reload. */
+/** What the proof needs of a supervised daemon: its output lines, its exit, and a reload. */
 export interface RestartableProcess {
   on(event: 'line', listener: (stream: 'stdout' | 'stderr', text: string) => void): unknown;
   on(event: 'exit', listener: () => void): unknown;
@@ -7,18 +7,18 @@ export interface RestartableProcess {
   reload(): Promise<boolean>;
 }
 
-/** apache's "resuming normal operations" once a graceful restart has its new configuration live. */
-const RESUMED = 'AH00489';
-
 /**
- * Reloads `proc` (SIGUSR1) and resolves true once apache says AH00489, false when the reload
- * was refused, apache exited instead (a port taken, a module failing though `apache2 -t`
- * passed) or `timeoutMs` passed. The listeners are in place before the signal, so a fast
- * AH00489 is not missed, and they and the timer are gone whatever the outcome: a refused
- * reload must leave nothing behind (each one used to leave a 10 s timer and two listeners).
+ * "Signal, then wait for the daemon's own word": reloads `proc` (its declared reload action)
+ * and resolves 'resumed' once a line of its output matches `confirmation` (apache's AH00489
+ * "resuming normal operations", postfix master's "reload -- version"), 'refused' when the
+ * reload was refused, and 'not confirmed' when the daemon exited instead (a port taken, a
+ * module failing though the checker passed) or `timeoutMs` passed. The listeners are in place
+ * before the signal, so a fast confirmation is not missed, and they and the timer are gone
+ * whatever the outcome: a refused reload must leave nothing behind.
  */
 export async function reloadAndConfirm(
   proc: RestartableProcess,
+  confirmation: string | RegExp,
   timeoutMs: number,
 ): Promise<'resumed' | 'refused' | 'not confirmed'> {
   let settle: (ok: boolean) => void = () => undefined;
@@ -26,7 +26,7 @@ export async function reloadAndConfirm(
     settle = resolve;
   });
   const onLine = (_stream: string, text: string) => {
-    if (text.includes(RESUMED)) settle(true);
+    if (typeof confirmation === 'string' ? text.includes(confirmation) : confirmation.test(text)) settle(true);
   };
   const onExit = () => settle(false);
   const timer = setTimeout(() => settle(false), timeoutMs);
