@@ -22,6 +22,7 @@ export const packageLoaders: Readonly<Record<string, () => Promise<Record<string
   '@podserve/certificates': () => import('@podserve/certificates'),
   '@podserve/apache': () => import('@podserve/apache'),
   '@podserve/dns': () => import('@podserve/dns'),
+  '@podserve/mail': () => import('@podserve/mail'),
 };
 
 export interface RegistryEntry {

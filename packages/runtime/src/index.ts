@@ -35,7 +35,7 @@ export { readOptional, replaceSymlink } from './files/links.js';
 export { conf, dedent } from './files/template.js';
 export { resolveGid, resolveUid } from './files/users.js';
 export { type ProbeKind, type ProbeOutcome, probe } from './health/probe.js';
-export type { StartTlsProtocol } from './health/starttls.js';
+export { LineReader, type StartTlsProtocol, smtpReply } from './health/starttls.js';
 export type { HealthResult, Phase, ServiceStatus } from './health/status.js';
 export { type TlsProbeOptions, type TlsProbeResult, tlsProbe } from './health/tls-probe.js';
 export { createLogger, type Logger, type LoggerHandle } from './logging/logger.js';

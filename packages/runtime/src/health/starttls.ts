@@ -79,7 +79,7 @@ export class LineReader {
 const MAX_BYTES = 16_384;
 
 /** An SMTP reply (RFC 5321 §4.2): `250-…` lines, then `250 …`; its code and every line. */
-async function smtpReply(reader: LineReader): Promise<{ code: number; lines: string[] }> {
+export async function smtpReply(reader: LineReader): Promise<{ code: number; lines: string[] }> {
   const lines: string[] = [];
   for (;;) {
     const line = await reader.next();

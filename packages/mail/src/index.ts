@@ -1,0 +1,2 @@
+export { type MailEnv, mailEnv } from './config.js';
+export { mailService } from './definition.js';
