@@ -1,0 +1,295 @@
+/**
+ * The mail service in its Debian 13 image (postfix 3.10, dovecot 2.4, opendkim) through podman,
+ * as users run it: a certificates volume filled by the certificates image, a state volume,
+ * ports published on loopback, and real clients from the host (swaks, curl's IMAP) and in the
+ * container (dovecot's own doveadm). The host's dovecot 2.3 could not read these configs.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, podman, podmanResult, uniqueSuffix } from '../support/podman.js';
+
+const execFileAsync = promisify(execFile);
+const CERTS = 'localhost/podserve-certificates:latest';
+const MAIL = 'localhost/podserve-mail:latest';
+const ADMIN_PASSWORD = 'admin password 0123';
+const PORTS = { smtp: 25, submission: 587, submissions: 465, imap: 143, imaps: 993 } as const;
+
+const created = { containers: [] as string[], volumes: [] as string[] };
+let work: string;
+let certs: string;
+let state: string;
+let mail: string;
+let host: Record<keyof typeof PORTS, number>;
+
+async function output(cmd: string, args: string[], options: { timeoutMs?: number; input?: string } = {}) {
+  const child = execFile(cmd, args, { timeout: options.timeoutMs ?? 30_000, maxBuffer: 16 * 1024 * 1024 });
+  child.stdin?.end(options.input ?? '');
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d) => (stdout += d));
+  child.stderr?.on('data', (d) => (stderr += d));
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+  return { code, stdout, stderr };
+}
+
+const ready = (id: string) => podmanResult(['exec', id, '/usr/local/bin/health-check.sh', 'readiness']);
+const ctl = (id: string, args: string[], input?: string) =>
+  output('podman', ['exec', ...(input === undefined ? [] : ['-i']), id, 'node', 'dist/main.js', 'ctl', ...args], {
+    input,
+  });
+
+/** swaks against a published port: the whole SMTP dialogue, for its replies. */
+const swaks = (port: number, args: string[]) =>
+  output('swaks', ['--server', `127.0.0.1:${port}`, '--timeout', '10', '--helo', 'client.test', ...args]);
+
+/** One IMAP command over TLS as the user, the server's certificate checked against the pod's CA. */
+const imaps = (user: string, password: string, path: string, command: string) =>
+  output('curl', [
+    '-s',
+    '--max-time',
+    '10',
+    '--cacert',
+    join(work, 'ca.pem'),
+    '--resolve',
+    `mail.example.test:${host.imaps}:127.0.0.1`,
+    `imaps://mail.example.test:${host.imaps}/${path}`,
+    '-u',
+    `${user}:${password}`,
+    ...(command === '' ? [] : ['-X', command]),
+  ]);
+
+async function startMail(): Promise<string> {
+  writeFileSync(join(work, 'admin-password'), `${ADMIN_PASSWORD}\n`, { mode: 0o644 });
+  const publish = Object.values(PORTS).flatMap((p) => ['-p', `127.0.0.1::${p}`]);
+  const id = (
+    await podman([
+      'run',
+      '-d',
+      '-e',
+      'DOMAIN=example.test',
+      '-e',
+      'MAIL_ADMIN_ADDRESS=admin@example.test',
+      '-e',
+      'MAIL_ADMIN_PASSWORD_FILE=/run/secrets/admin-password',
+      '-v',
+      `${join(work, 'admin-password')}:/run/secrets/admin-password:ro`,
+      '-v',
+      `${certs}:/data/state/certificates:ro`,
+      '-v',
+      `${state}:/data/state/mail`,
+      ...publish,
+      MAIL,
+      'mail',
+    ])
+  ).trim();
+  created.containers.push(id);
+  return id;
+}
+
+/** Each test starts from a ready service, whichever ran before it (or none, with -t). */
+const readyNow = () => eventually(async () => (await ready(mail)).code === 0, 30_000, 'mail readiness');
+
+const publishedPort = async (id: string, port: number) =>
+  Number((await podman(['port', id, `${port}/tcp`])).trim().split(':').pop());
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'podserve-mail-e2e-'));
+  const suffix = uniqueSuffix();
+  certs = `podserve-mail-certs-${suffix}`;
+  state = `podserve-mail-state-${suffix}`;
+  for (const v of [certs, state]) {
+    await podman(['volume', 'create', v]);
+    created.volumes.push(v);
+  }
+  await podman([
+    'run',
+    '--rm',
+    '-e',
+    'DOMAIN=example.test',
+    '-e',
+    'CERT_SANS=mail.example.test',
+    '-v',
+    `${certs}:/data/state/certificates`,
+    CERTS,
+    'certificates',
+    '--mode',
+    'init',
+  ]);
+  const ca = await podman(['run', '--rm', '-v', `${certs}:/c:ro`, '--entrypoint', 'cat', CERTS, '/c/ca.pem']);
+  writeFileSync(join(work, 'ca.pem'), ca);
+  mail = await startMail();
+  host = Object.fromEntries(
+    await Promise.all(Object.entries(PORTS).map(async ([k, p]) => [k, await publishedPort(mail, p)])),
+  ) as typeof host;
+}, 180_000);
+
+afterAll(async () => {
+  for (const id of created.containers) await podmanResult(['rm', '-f', '-v', '-t', '0', id]);
+  for (const v of created.volumes) await podmanResult(['volume', 'rm', '-f', v]);
+  rmSync(work, { recursive: true, force: true });
+}, 120_000);
+
+describe('mail in its image', () => {
+  it('is ready within 30 s, and status lists the daemons and the generation postfix and dovecot each serve', async () => {
+    await eventually(async () => (await ready(mail)).code === 0, 30_000, 'mail readiness');
+    const status = JSON.parse((await ctl(mail, ['--json', 'status'])).stdout);
+    expect(status.processes.map((p: { name: string }) => p.name)).toEqual(['opendkim', 'dovecot', 'postfix']);
+    expect(status.details.servedBy).toEqual({
+      postfix: status.details.latestGeneration,
+      dovecot: status.details.latestGeneration,
+    });
+  });
+
+  it('takes a user from ctl, mail on 587 after STARTTLS and AUTH, delivers it over LMTP, DKIM-signed, and serves it over IMAPS', async () => {
+    await readyNow();
+    const add = await ctl(mail, ['users', 'add', 'alice@example.test', '--password-stdin'], 'alice password 0123\n');
+    expect(add.code, add.stderr).toBe(0);
+    expect(JSON.parse(add.stdout)).toMatchObject({ address: 'alice@example.test' });
+    // dovecot's own verdict on the stored hash.
+    const auth = await podmanResult([
+      'exec',
+      mail,
+      'doveadm',
+      '-c',
+      '/run/podserve-mail/dovecot/current/dovecot.conf',
+      'auth',
+      'test',
+      'alice@example.test',
+      'alice password 0123',
+    ]);
+    expect(auth.code, auth.stdout + auth.stderr).toBe(0);
+
+    const sent = await swaks(host.submission, [
+      '--tls',
+      '--auth',
+      'PLAIN',
+      '--auth-user',
+      'alice@example.test',
+      '--auth-password',
+      'alice password 0123',
+      '--from',
+      'alice@example.test',
+      '--to',
+      'admin@example.test',
+      '--header',
+      'Subject: journey 587',
+    ]);
+    expect(sent.stdout).toMatch(/<~ {2}250 2\.0\.0 Ok: queued as/);
+    await eventually(
+      async () =>
+        (await imaps('admin@example.test', ADMIN_PASSWORD, 'INBOX', 'SEARCH SUBJECT "journey 587"')).stdout.includes(
+          '* SEARCH 1',
+        ),
+      10_000,
+      'the message in the INBOX',
+    );
+    const header = await imaps('admin@example.test', ADMIN_PASSWORD, 'INBOX;UID=1', '');
+    expect(header.stdout).toMatch(/^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/simple; d=example\.test;\s+s=mail;/m);
+    expect(header.stdout).toContain('Subject: journey 587');
+  });
+
+  it('refuses relaying without authentication, unknown recipients at RCPT, AUTH before STARTTLS, and a wrong password', async () => {
+    await readyNow();
+    const relay = await swaks(host.smtp, ['--from', 'someone@outside.test', '--to', 'victim@elsewhere.test']);
+    expect(relay.stdout).toMatch(/<\*\* 554 5\.7\.1 <victim@elsewhere\.test>: Relay access denied/);
+    const unknown = await swaks(host.smtp, ['--from', 'someone@outside.test', '--to', 'nobody@example.test']);
+    expect(unknown.stdout).toMatch(/<\*\* 550 5\.1\.1 <nobody@example\.test>: .*User unknown/);
+    // postmaster@ reaches MAIL_ADMIN_ADDRESS.
+    const postmaster = await swaks(host.smtp, ['--from', 'someone@outside.test', '--to', 'postmaster@example.test']);
+    expect(postmaster.stdout).toMatch(/<- {2}250 2\.0\.0 Ok: queued as/);
+
+    const plain = await swaks(host.submission, [
+      '--auth',
+      'PLAIN',
+      '--auth-user',
+      'admin@example.test',
+      '--auth-password',
+      ADMIN_PASSWORD,
+      '--to',
+      'admin@example.test',
+    ]);
+    expect(plain.stdout + plain.stderr).toMatch(
+      /Host did not advertise authentication|530 5\.7\.0 Must issue a STARTTLS command first/,
+    );
+    const wrong = await swaks(host.submission, [
+      '--tls',
+      '--auth',
+      'PLAIN',
+      '--auth-user',
+      'admin@example.test',
+      '--auth-password',
+      'not the password 99',
+      '--to',
+      'admin@example.test',
+    ]);
+    expect(wrong.stdout).toMatch(/<~\* 535 5\.7\.8 Error: authentication failed/);
+
+    const imapPlain = await output('curl', [
+      '-s',
+      '--max-time',
+      '10',
+      `imap://127.0.0.1:${host.imap}/INBOX`,
+      '-u',
+      `admin@example.test:${ADMIN_PASSWORD}`,
+    ]);
+    expect(imapPlain.code).not.toBe(0);
+  });
+
+  it('adds 50 users at once: all present, the file consistent, each one known to dovecot and postfix', async () => {
+    await readyNow();
+    const adds = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        ctl(mail, ['users', 'add', `user${i}@example.test`, '--password-stdin'], `password of user ${i}\n`),
+      ),
+    );
+    expect(adds.filter((a) => a.code !== 0).map((a) => a.stderr)).toEqual([]);
+    const users = JSON.parse((await ctl(mail, ['--json', 'users'])).stdout) as Array<{ address: string }>;
+    for (let i = 0; i < 50; i++) expect(users.map((u) => u.address)).toContain(`user${i}@example.test`);
+    const file = await podman(['exec', mail, 'cat', '/data/state/mail/users.passwd']);
+    const lines = file.trim().split('\n');
+    expect(new Set(lines.map((l) => l.split(':')[0])).size).toBe(lines.length);
+    for (const line of lines)
+      expect(line).toMatch(
+        /^[a-z0-9.@]+:\{SHA512-CRYPT\}\$6\$rounds=20000\$[^:]+:5000:5000::\/data\/state\/mail\/mailboxes\/[^:]+::$/,
+      );
+    const auth = await podmanResult([
+      'exec',
+      mail,
+      'doveadm',
+      '-c',
+      '/run/podserve-mail/dovecot/current/dovecot.conf',
+      'auth',
+      'test',
+      'user37@example.test',
+      'password of user 37',
+    ]);
+    expect(auth.code).toBe(0);
+    // postfix asks PID 1 (socketmap) and knows the new user at once: accepted at RCPT.
+    const inbound = await swaks(host.smtp, ['--from', 'someone@outside.test', '--to', 'user49@example.test']);
+    expect(inbound.stdout).toMatch(/<- {2}250 2\.0\.0 Ok: queued as/);
+    // The password never reached the log.
+    expect((await podmanResult(['logs', mail])).stdout).not.toContain('password of user');
+  });
+
+  it('restarts a master killed with SIGKILL and is ready again', async () => {
+    await readyNow();
+    const before = JSON.parse((await ctl(mail, ['--json', 'status'])).stdout);
+    const postfix = before.processes.find((p: { name: string }) => p.name === 'postfix');
+    await podman(['exec', mail, 'kill', '-9', String(postfix.pid)]);
+    await eventually(
+      async () => {
+        const s = JSON.parse((await ctl(mail, ['--json', 'status'])).stdout);
+        const p = s.processes.find((x: { name: string }) => x.name === 'postfix');
+        return p.restarts === postfix.restarts + 1 && p.state === 'running' && s.readiness.ok;
+      },
+      30_000,
+      'postfix restarted and the service ready',
+    );
+    const inbound = await swaks(host.smtp, ['--from', 'someone@outside.test', '--to', 'admin@example.test']);
+    expect(inbound.stdout).toMatch(/<- {2}250 2\.0\.0 Ok: queued as/);
+  });
+});
