@@ -1,17 +1,30 @@
 import { type HealthResult, LineReader, smtpReply, tlsProbe } from '@podserve/runtime';
+import { PROBE_ADDRESS } from './processes.js';
 import type { MailSettings } from './settings.js';
 
 const TIMEOUT_MS = 2_000;
 
 /** The certificate postfix serves on 465 (implicit TLS), for the certificate follower. */
 export async function postfixServed(s: MailSettings): Promise<string | undefined> {
-  const r = await tlsProbe({ port: s.ports.submissions, servername: s.hostname, request: '', timeoutMs: TIMEOUT_MS });
+  const r = await tlsProbe({
+    localAddress: PROBE_ADDRESS,
+    port: s.ports.submissions,
+    servername: s.hostname,
+    request: '',
+    timeoutMs: TIMEOUT_MS,
+  });
   return r.firstLine?.startsWith('220') ? r.fingerprint256 : undefined;
 }
 
 /** The certificate dovecot serves on 993. */
 export async function dovecotServed(s: MailSettings): Promise<string | undefined> {
-  const r = await tlsProbe({ port: s.ports.imaps, servername: s.hostname, request: '', timeoutMs: TIMEOUT_MS });
+  const r = await tlsProbe({
+    localAddress: PROBE_ADDRESS,
+    port: s.ports.imaps,
+    servername: s.hostname,
+    request: '',
+    timeoutMs: TIMEOUT_MS,
+  });
   return r.firstLine?.startsWith('* OK') ? r.fingerprint256 : undefined;
 }
 
@@ -24,15 +37,36 @@ export async function mailServing(s: MailSettings): Promise<HealthResult> {
   const checks: Array<[string, () => Promise<unknown>]> = [
     [
       `SMTP on ${s.ports.smtp}`,
-      () => tlsProbe({ port: s.ports.smtp, servername: s.hostname, starttls: 'smtp', timeoutMs: TIMEOUT_MS }),
+      () =>
+        tlsProbe({
+          localAddress: PROBE_ADDRESS,
+          port: s.ports.smtp,
+          servername: s.hostname,
+          starttls: 'smtp',
+          timeoutMs: TIMEOUT_MS,
+        }),
     ],
     [
       `submission on ${s.ports.submission}`,
-      () => tlsProbe({ port: s.ports.submission, servername: s.hostname, starttls: 'smtp', timeoutMs: TIMEOUT_MS }),
+      () =>
+        tlsProbe({
+          localAddress: PROBE_ADDRESS,
+          port: s.ports.submission,
+          servername: s.hostname,
+          starttls: 'smtp',
+          timeoutMs: TIMEOUT_MS,
+        }),
     ],
     [
       `IMAP on ${s.ports.imap}`,
-      () => tlsProbe({ port: s.ports.imap, servername: s.hostname, starttls: 'imap', timeoutMs: TIMEOUT_MS }),
+      () =>
+        tlsProbe({
+          localAddress: PROBE_ADDRESS,
+          port: s.ports.imap,
+          servername: s.hostname,
+          starttls: 'imap',
+          timeoutMs: TIMEOUT_MS,
+        }),
     ],
     [`LMTP on ${s.paths.lmtpSocket}`, () => lhlo(s.paths.lmtpSocket)],
   ];
@@ -52,6 +86,7 @@ export async function mailServing(s: MailSettings): Promise<HealthResult> {
 /** Liveness: each master answers at all (the SMTP banner, the IMAP greeting), 2 s each. */
 export async function mailAnswering(s: MailSettings): Promise<HealthResult> {
   const smtp = await tlsProbe({
+    localAddress: PROBE_ADDRESS,
     port: s.ports.submissions,
     servername: s.hostname,
     request: '',
@@ -60,6 +95,7 @@ export async function mailAnswering(s: MailSettings): Promise<HealthResult> {
   if (smtp instanceof Error)
     return { ok: false, reason: `postfix does not answer on ${s.ports.submissions}: ${smtp.message}` };
   const imap = await tlsProbe({
+    localAddress: PROBE_ADDRESS,
     port: s.ports.imaps,
     servername: s.hostname,
     request: '',

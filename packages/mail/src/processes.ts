@@ -2,6 +2,13 @@ import { join } from 'node:path';
 import type { ProcessSpec } from '@podserve/runtime';
 import type { MailSettings } from './settings.js';
 
+/**
+ * The address every probe of ours connects from: postfix and dovecot name it in their lines,
+ * so the runtime logs those at debug and real clients' at info.
+ */
+export const PROBE_ADDRESS = '127.0.0.2';
+const PROBE_LINES = /\[127\.0\.0\.2\]|rip=127\.0\.0\.2\b|lmtp\(\d+\): Info: (?:Connect|Disconnect) from local/;
+
 /** The three daemons, as data: what `--dry-run`, status and the control socket show. */
 export function mailProcesses(s: MailSettings): ProcessSpec[] {
   const current = (root: string, file?: string) => join(root, 'current', ...(file ? [file] : []));
@@ -22,7 +29,8 @@ export function mailProcesses(s: MailSettings): ProcessSpec[] {
       restart: 'always',
       // dovecot sends READY=1 once its listeners are up; after that, IMAP must keep answering.
       readiness: { notify: true },
-      health: { tcp: { port: s.ports.imap } },
+      health: { tcp: { port: s.ports.imap, from: PROBE_ADDRESS } },
+      quietLines: PROBE_LINES,
       reload: { signal: 'SIGHUP' },
       stopTimeoutMs: 8_000,
     },
@@ -33,7 +41,8 @@ export function mailProcesses(s: MailSettings): ProcessSpec[] {
       command: '/usr/lib/postfix/sbin/master',
       args: ['-c', current(s.paths.postfixConf), '-s'],
       restart: 'always',
-      readiness: { tcp: { port: s.ports.smtp }, intervalMs: 100 },
+      readiness: { tcp: { port: s.ports.smtp, from: PROBE_ADDRESS }, intervalMs: 100 },
+      quietLines: PROBE_LINES,
       // SIGHUP: master re-reads main.cf and master.cf and restarts its services gracefully.
       reload: { signal: 'SIGHUP' },
       // SIGTERM: master stops its services and exits; the queue on the volume is kept.

@@ -10,6 +10,11 @@ export interface TlsProbeOptions {
   timeoutMs?: number;
   /** Speak this protocol in plain text first and upgrade with STARTTLS (SMTP on 25/587, IMAP on 143). */
   starttls?: StartTlsProtocol;
+  /**
+   * Connect from this address (a probe from 127.0.0.2 is told apart in the daemon's log from
+   * real clients on 127.0.0.1; see ProcessSpec.quietLines).
+   */
+  localAddress?: string;
   /** ALPN protocols to offer (apache: ['http/1.1']); none by default, as a mail client offers none. */
   alpn?: string[];
   /**
@@ -48,13 +53,13 @@ export async function tlsProbe(options: TlsProbeOptions): Promise<TlsProbeResult
       let banner: string | undefined;
       if (options.starttls) {
         const net = await import('node:net');
-        plain = track(net.connect({ host, port: options.port }));
+        plain = track(net.connect({ host, port: options.port, localAddress: options.localAddress }));
         await once(plain, 'connect');
         banner = await negotiateStartTls(plain, options.starttls);
       }
       const socket = track(
         connect({
-          ...(plain ? { socket: plain } : { host, port: options.port }),
+          ...(plain ? { socket: plain } : { host, port: options.port, localAddress: options.localAddress }),
           servername: options.servername,
           rejectUnauthorized: false,
           ...(options.alpn ? { ALPNProtocols: options.alpn } : {}),

@@ -1,7 +1,8 @@
 export type RestartPolicy = 'always' | 'on-failure' | 'never';
 
 export type ReadinessCheck =
-  | { tcp: { host?: string; port: number } }
+  /** `from`: the local address to connect from (127.0.0.2: see quietLines). */
+  | { tcp: { host?: string; port: number; from?: string } }
   | { command: readonly string[] }
   | { file: string }
   | { probe: () => Promise<boolean> }
@@ -106,6 +107,12 @@ export interface ProcessSpec {
   startTimeoutMs?: number;
   /** Names of processes that must be ready before this one starts. */
   dependsOn?: readonly string[];
+  /**
+   * Lines the daemon writes about the runtime's own probes (a connection from the probes'
+   * address, 127.0.0.2): logged at debug, not info, so a health check every few seconds does
+   * not bury the mail log. A line the daemon calls a warning or worse keeps its level.
+   */
+  quietLines?: RegExp;
   /** log: each line becomes a log record tagged with the process name (default); raw: bytes pass through untouched. */
   output?: 'log' | 'raw';
 }

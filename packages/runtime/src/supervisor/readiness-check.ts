@@ -5,7 +5,7 @@ import type { ReadinessCheck } from './process-spec.js';
 /** One attempt of a readiness check; false (never a throw) when not ready yet. */
 export async function checkReady(check: ReadinessCheck, commands: CommandRunner): Promise<boolean> {
   try {
-    if ('tcp' in check) return await tcpAccepts(check.tcp.host ?? '127.0.0.1', check.tcp.port);
+    if ('tcp' in check) return await tcpAccepts(check.tcp.host ?? '127.0.0.1', check.tcp.port, check.tcp.from);
     if ('file' in check) {
       await access(check.file);
       return true;
@@ -22,10 +22,10 @@ export async function checkReady(check: ReadinessCheck, commands: CommandRunner)
 }
 
 /** node:net (and the streams stack under it) is loaded only by a service that uses a TCP check. */
-async function tcpAccepts(host: string, port: number): Promise<boolean> {
+async function tcpAccepts(host: string, port: number, from: string | undefined): Promise<boolean> {
   const { connect } = await import('node:net');
   return new Promise((resolve) => {
-    const socket = connect({ host, port });
+    const socket = connect({ host, port, localAddress: from });
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);

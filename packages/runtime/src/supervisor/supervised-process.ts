@@ -398,7 +398,9 @@ export class SupervisedProcess extends EventEmitter<ProcessEvents> {
   private lineLogger(stream: 'stdout' | 'stderr'): LineSplitter {
     return new LineSplitter((line) => {
       const { level, msg, fields } = classifyLine(line, stream);
-      this.log[level]({ ...fields, stream }, msg);
+      // The runtime's own probes, as the daemon logs them: kept, at debug, unless worse than info.
+      const quiet = level === 'info' && this.spec.quietLines?.test(line);
+      this.log[quiet ? 'debug' : level]({ ...fields, stream }, msg);
       if (this.listenerCount('line') > 0) this.emit('line', stream, line);
     });
   }
