@@ -5,9 +5,11 @@
  * container (dovecot's own doveadm). The host's dovecot 2.3 could not read these configs.
  */
 import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, podman, podmanResult, uniqueSuffix } from '../support/podman.js';
@@ -92,6 +94,50 @@ async function startMail(): Promise<string> {
 
 /** Each test starts from a ready service, whichever ran before it (or none, with -t). */
 const readyNow = () => eventually(async () => (await ready(mail)).code === 0, 30_000, 'mail readiness');
+
+/**
+ * One TLS session as a mail client has it on an implicit-TLS port: the handshake, the
+ * server's greeting, a polite goodbye. Resolves with the certificate's fingerprint.
+ */
+function session(port: number, greeting: RegExp, goodbye: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, servername: 'mail.example.test', rejectUnauthorized: false });
+    const timer = setTimeout(() => socket.destroy(new Error(`no greeting on ${port} within 5 s`)), 5_000);
+    let text = '';
+    socket.on('data', (d) => {
+      text += d.toString();
+      if (greeting.test(text)) {
+        const fingerprint = socket.getPeerX509Certificate()?.fingerprint256 ?? '';
+        socket.end(goodbye);
+        clearTimeout(timer);
+        resolve(fingerprint);
+      }
+    });
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    // Closed before the greeting (a reload cutting it short) is a failed session too.
+    socket.on('close', () => {
+      clearTimeout(timer);
+      reject(new Error(`connection on ${port} closed before the greeting`));
+    });
+  });
+}
+/** openssl's client after STARTTLS (SMTP on 25 and 587, IMAP on 143): the certificate's SHA-256 fingerprint. */
+async function starttlsFingerprint(port: number, protocol: 'smtp' | 'imap'): Promise<string> {
+  const s = await output(
+    'openssl',
+    ['s_client', '-starttls', protocol, '-connect', `127.0.0.1:${port}`, '-servername', 'mail.example.test'],
+    { input: '' },
+  );
+  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(s.stdout)?.[0];
+  if (!pem) throw new Error(`no certificate after STARTTLS on ${port}: ${s.stderr.slice(0, 200)}`);
+  return new X509Certificate(pem).fingerprint256;
+}
+
+const smtps = () => session(host.submissions, /^220 .*\r\n/m, 'QUIT\r\n');
+const imapsGreeting = () => session(host.imaps, /^\* OK .*\r\n/m, 'a LOGOUT\r\n');
 
 const publishedPort = async (id: string, port: number) =>
   Number((await podman(['port', id, `${port}/tcp`])).trim().split(':').pop());
@@ -292,4 +338,64 @@ describe('mail in its image', () => {
     const inbound = await swaks(host.smtp, ['--from', 'someone@outside.test', '--to', 'admin@example.test']);
     expect(inbound.stdout).toMatch(/<- {2}250 2\.0\.0 Ok: queued as/);
   });
+
+  it('follows 10 forced renewals while TLS sessions run on 465 and 993: none fails, each new certificate served within 5 s', async () => {
+    await readyNow();
+    let running = true;
+    const outcomes = { ok: 0, failed: [] as string[] };
+    const load = (async () => {
+      while (running) {
+        const results = await Promise.allSettled([smtps(), imapsGreeting()]);
+        for (const r of results) {
+          if (r.status === 'fulfilled') outcomes.ok++;
+          else outcomes.failed.push((r.reason as Error).message);
+        }
+      }
+    })();
+    const delays: number[] = [];
+    try {
+      for (let i = 0; i < 10; i++) {
+        await podman([
+          'run',
+          '--rm',
+          '-e',
+          'DOMAIN=example.test',
+          '-e',
+          'CERT_SANS=mail.example.test',
+          '-v',
+          `${certs}:/data/state/certificates`,
+          CERTS,
+          'certificates',
+          '--mode',
+          'renew',
+        ]);
+        const published = Date.now();
+        const pem = await podman(['exec', mail, 'cat', '/data/state/certificates/cert.pem']);
+        const want = new X509Certificate(pem).fingerprint256;
+        await eventually(
+          async () => (await smtps()) === want && (await imapsGreeting()) === want,
+          10_000,
+          `renewal ${i + 1} served on 465 and 993`,
+        );
+        delays.push(Date.now() - published);
+      }
+    } finally {
+      running = false;
+      await load;
+    }
+    expect(outcomes.failed, `${outcomes.ok} sessions ok`).toEqual([]);
+    expect(outcomes.ok).toBeGreaterThan(20);
+    expect(Math.max(...delays), `publish → served on both, ms: ${delays.join(', ')}`).toBeLessThan(5_000);
+    // After STARTTLS on 25, 587 and 143 too; and status says which generation each daemon serves.
+    const served = await smtps();
+    expect(await starttlsFingerprint(host.smtp, 'smtp')).toBe(served);
+    expect(await starttlsFingerprint(host.submission, 'smtp')).toBe(served);
+    expect(await starttlsFingerprint(host.imap, 'imap')).toBe(served);
+    const status = JSON.parse((await ctl(mail, ['--json', 'status'])).stdout);
+    expect(status.details.servedBy).toEqual({
+      postfix: status.details.latestGeneration,
+      dovecot: status.details.latestGeneration,
+    });
+    expect(status.readiness.ok).toBe(true);
+  }, 240_000);
 });

@@ -3,15 +3,22 @@ import type { CheckResult, CommandRunner } from '@podserve/runtime';
 
 /**
  * postfix starts on almost any main.cf (an unknown key is a warning, a missing TLS key only
- * fails the first TLS session), so every warning postconf prints about our files is an error
- * here, and `postfix check` (ownership of the queue, missing directories made) must pass.
+ * fails the first TLS session), so every warning postconf prints about our files is an error.
  */
-export async function checkPostfix(commands: CommandRunner, dir: string): Promise<CheckResult> {
-  for (const argv of [
+export function checkPostfix(commands: CommandRunner, dir: string): Promise<CheckResult> {
+  return firstComplaint(commands, [
     ['postconf', '-c', dir, '-n'],
     ['postconf', '-c', dir, '-M'],
-    ['postfix', '-c', dir, 'check'],
-  ]) {
+  ]);
+}
+
+/** `postfix check`: the queue's directories made on a fresh volume, owners and modes right. */
+export function checkPostfixInstallation(commands: CommandRunner, dir: string): Promise<CheckResult> {
+  return firstComplaint(commands, [['postfix', '-c', dir, 'check']]);
+}
+
+async function firstComplaint(commands: CommandRunner, argvs: string[][]): Promise<CheckResult> {
+  for (const argv of argvs) {
     const result = await commands.run(argv, { reject: false, timeoutMs: 30_000 });
     const complaint = result.stderr
       .split('\n')

@@ -61,6 +61,10 @@ export abstract class DaemonService<C> extends BaseService<C> {
   protected details(): Record<string, unknown> {
     return {};
   }
+  /** After the first configuration is in place, before any daemon starts: false stops the start. */
+  protected async beforeDaemons(): Promise<boolean> {
+    return true;
+  }
   /** After the daemons started: what a service waits for before it calls the start done (a zone served). */
   protected async started(): Promise<void> {}
 
@@ -85,6 +89,7 @@ export abstract class DaemonService<C> extends BaseService<C> {
     const why = this.pair ? `start with certificate generation ${this.pair.generation}` : 'start';
     const first = await this.configs.commit(why, { firstStart: true });
     if (!first.ok || this.ctx.signal.aborted) return false; // a stop that came meanwhile wins
+    if (!(await this.beforeDaemons())) return false;
     for (const spec of this.daemons()) this.ctx.supervisor.add(spec);
     if (!(await this.ctx.supervisor.startAll())) return false;
     if (this.follower && this.pair) await this.follower.started(this.pair);
