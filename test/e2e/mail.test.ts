@@ -20,7 +20,13 @@ const MAIL = 'localhost/podserve-mail:latest';
 const ADMIN_PASSWORD = 'admin password 0123';
 const PORTS = { smtp: 25, submission: 587, submissions: 465, imap: 143, imaps: 993 } as const;
 
-const created = { containers: [] as string[], volumes: [] as string[] };
+const created = { containers: [] as string[], volumes: [] as string[], netns: [] as string[], links: [] as string[] };
+/** A second host: a network namespace joined to the host by a veth pair (198.18.x.0/30). */
+const outside = (() => {
+  const n = Math.floor(Math.random() * 250);
+  return { hostSide: `198.18.${n}.1`, client: `198.18.${n}.2`, ns: `podserve-mail-${uniqueSuffix()}` };
+})();
+let outsidePort: number;
 let work: string;
 let certs: string;
 let state: string;
@@ -66,7 +72,12 @@ const imaps = (user: string, password: string, path: string, command: string) =>
 
 async function startMail(): Promise<string> {
   writeFileSync(join(work, 'admin-password'), `${ADMIN_PASSWORD}\n`, { mode: 0o644 });
-  const publish = Object.values(PORTS).flatMap((p) => ['-p', `127.0.0.1::${p}`]);
+  const publish = [
+    ...Object.values(PORTS).flatMap((p) => ['-p', `127.0.0.1::${p}`]),
+    // SMTP also on the address the second host reaches.
+    '-p',
+    `${outside.hostSide}::${PORTS.smtp}`,
+  ];
   const id = (
     await podman([
       'run',
@@ -139,8 +150,35 @@ async function starttlsFingerprint(port: number, protocol: 'smtp' | 'imap'): Pro
 const smtps = () => session(host.submissions, /^220 .*\r\n/m, 'QUIT\r\n');
 const imapsGreeting = () => session(host.imaps, /^\* OK .*\r\n/m, 'a LOGOUT\r\n');
 
+async function makeOutsideHost(): Promise<void> {
+  const { hostSide, client, ns } = outside;
+  const link = `pm${uniqueSuffix()
+    .replace(/[^a-z0-9]/g, '')
+    .slice(-8)}`;
+  const sh = async (...args: string[]) => {
+    const r = await output('ip', args);
+    if (r.code !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
+  };
+  await sh('netns', 'add', ns);
+  created.netns.push(ns);
+  await sh('link', 'add', link, 'type', 'veth', 'peer', 'name', `${link}n`);
+  created.links.push(link);
+  await sh('link', 'set', `${link}n`, 'netns', ns);
+  await sh('addr', 'add', `${hostSide}/30`, 'dev', link);
+  await sh('link', 'set', link, 'up');
+  await sh('-n', ns, 'addr', 'add', `${client}/30`, 'dev', `${link}n`);
+  await sh('-n', ns, 'link', 'set', `${link}n`, 'up');
+  await sh('-n', ns, 'link', 'set', 'lo', 'up');
+}
+
 const publishedPort = async (id: string, port: number) =>
-  Number((await podman(['port', id, `${port}/tcp`])).trim().split(':').pop());
+  Number(
+    (await podman(['port', id, `${port}/tcp`]))
+      .split('\n')
+      .find((l) => l.startsWith('127.0.0.1:'))
+      ?.split(':')
+      .pop(),
+  );
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'podserve-mail-e2e-'));
@@ -167,7 +205,15 @@ beforeAll(async () => {
   ]);
   const ca = await podman(['run', '--rm', '-v', `${certs}:/c:ro`, '--entrypoint', 'cat', CERTS, '/c/ca.pem']);
   writeFileSync(join(work, 'ca.pem'), ca);
+  await makeOutsideHost();
   mail = await startMail();
+  outsidePort = Number(
+    (await podman(['port', mail, `${PORTS.smtp}/tcp`]))
+      .split('\n')
+      .find((l) => l.startsWith(outside.hostSide))
+      ?.split(':')
+      .pop(),
+  );
   host = Object.fromEntries(
     await Promise.all(Object.entries(PORTS).map(async ([k, p]) => [k, await publishedPort(mail, p)])),
   ) as typeof host;
@@ -176,6 +222,8 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const id of created.containers) await podmanResult(['rm', '-f', '-v', '-t', '0', id]);
   for (const v of created.volumes) await podmanResult(['volume', 'rm', '-f', v]);
+  for (const link of created.links) await output('ip', ['link', 'del', link]);
+  for (const ns of created.netns) await output('ip', ['netns', 'del', ns]);
   rmSync(work, { recursive: true, force: true });
 }, 120_000);
 
@@ -236,6 +284,34 @@ describe('mail in its image', () => {
     const header = await imaps('admin@example.test', ADMIN_PASSWORD, 'INBOX;UID=1', '');
     expect(header.stdout).toMatch(/^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/simple; d=example\.test;\s+s=mail;/m);
     expect(header.stdout).toContain('Subject: journey 587');
+  });
+
+  it('refuses to relay for a client on another host (a network namespace) that has not authenticated', async () => {
+    await readyNow();
+    const fromOutside = (to: string) =>
+      output('ip', [
+        'netns',
+        'exec',
+        outside.ns,
+        'swaks',
+        '--server',
+        `${outside.hostSide}:${outsidePort}`,
+        '--timeout',
+        '10',
+        '--helo',
+        'outside.test',
+        '--from',
+        'someone@outside.test',
+        '--to',
+        to,
+      ]);
+    const relay = await fromOutside('victim@elsewhere.test');
+    expect(relay.stdout).toMatch(/<\*\* 554 5\.7\.1 <victim@elsewhere\.test>: Relay access denied/);
+    // The same client may deliver to a local user: it is refused for relaying, not unreachable.
+    const local = await fromOutside('admin@example.test');
+    expect(local.stdout).toMatch(/<- {2}250 2\.0\.0 Ok: queued as/);
+    // postfix saw the outside address, not a gateway or loopback.
+    expect((await podmanResult(['logs', mail])).stdout).toContain(`[${outside.client}]`);
   });
 
   it('refuses relaying without authentication, unknown recipients at RCPT, AUTH before STARTTLS, and a wrong password', async () => {
@@ -398,4 +474,86 @@ describe('mail in its image', () => {
     });
     expect(status.readiness.ok).toBe(true);
   }, 240_000);
+
+  it('keeps the users file whole and says why when the disk is full during an addition', async () => {
+    // A state "volume" of its own: a 16 MiB tmpfs, filled up by the test.
+    const id = (
+      await podman([
+        'run',
+        '-d',
+        '-e',
+        'DOMAIN=example.test',
+        '--mount',
+        'type=tmpfs,destination=/data/state/mail,tmpfs-size=16m',
+        '-v',
+        `${certs}:/data/state/certificates:ro`,
+        MAIL,
+        'mail',
+      ])
+    ).trim();
+    created.containers.push(id);
+    await eventually(async () => (await ready(id)).code === 0, 30_000, 'the second mail container ready');
+    expect(
+      (await ctl(id, ['users', 'add', 'first@example.test', '--password-stdin'], 'first password 123\n')).code,
+    ).toBe(0);
+    const before = await podman(['exec', id, 'cat', '/data/state/mail/users.passwd']);
+    await podmanResult(['exec', id, 'dd', 'if=/dev/zero', 'of=/data/state/mail/filler', 'bs=64k']);
+
+    const full = await ctl(id, ['users', 'add', 'second@example.test', '--password-stdin'], 'second password 12\n');
+    expect(full.code).toBe(1);
+    expect(full.stderr).toMatch(
+      /could not add user second@example\.test: .*no space left on the mail state volume; nothing was changed/,
+    );
+    expect(await podman(['exec', id, 'cat', '/data/state/mail/users.passwd'])).toBe(before);
+    expect(
+      (
+        await podmanResult(['exec', id, 'sh', '-c', 'ls -a /data/state/mail | grep -c "\\.tmp$" || true'])
+      ).stdout.trim(),
+    ).toBe('0');
+    // dovecot still knows the first user; the second is not half there.
+    const auth = await podmanResult([
+      'exec',
+      id,
+      'doveadm',
+      '-c',
+      '/run/podserve-mail/dovecot/current/dovecot.conf',
+      'auth',
+      'test',
+      'first@example.test',
+      'first password 123',
+    ]);
+    expect(auth.code).toBe(0);
+
+    await podman(['exec', id, 'rm', '/data/state/mail/filler']);
+    expect(
+      (await ctl(id, ['users', 'add', 'second@example.test', '--password-stdin'], 'second password 12\n')).code,
+    ).toBe(0);
+  }, 120_000);
+
+  it('--dry-run shows the three processes, every rendered file and each checker’s verdict, and starts nothing', async () => {
+    const result = await podmanResult([
+      'run',
+      '--rm',
+      '-e',
+      'DOMAIN=example.test',
+      '-v',
+      `${certs}:/data/state/certificates:ro`,
+      MAIL,
+      'mail',
+      '--dry-run',
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(
+      /^# process postfix: \/usr\/lib\/postfix\/sbin\/master -c \/run\/podserve-mail\/postfix\/current -s/m,
+    );
+    expect(result.stdout).toMatch(/^# process dovecot: \/usr\/sbin\/dovecot -F -c/m);
+    expect(result.stdout).toMatch(/^# process opendkim: \/usr\/sbin\/opendkim -f -x/m);
+    expect(result.stdout).toMatch(/^mynetworks =$/m);
+    expect(result.stdout).toContain('smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination');
+    expect(result.stdout).toContain('dovecot_config_version = 2.4.0');
+    for (const verdict of ['postconf: OK', 'doveconf -n: OK', 'opendkim -n: OK'])
+      expect(result.stderr).toContain(`dry run: ${verdict}`);
+    // Nothing was made: no key, no users file, on a volume it was not even given.
+    expect(result.stderr).not.toContain('made a DKIM key');
+  });
 });

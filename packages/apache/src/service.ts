@@ -171,7 +171,7 @@ export class ApacheService extends DaemonService<ApacheEnv> {
       this.log.warn(`dry run: no certificate in ${this.settings.certPath}; the TLS paths below are placeholders`);
       this.pair = { dir: `${this.settings.certPath}/current` } as CertificatePair;
     }
-    return this.preview('apache2 -t', 'apache2 -t: Syntax OK');
+    return this.preview('apache2 -t', () => 'apache2 -t: Syntax OK');
   }
 }
 

@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CheckResult, CommandRunner } from '@podserve/runtime';
 
@@ -47,9 +48,25 @@ export async function checkDovecot(commands: CommandRunner, dir: string): Promis
   return { ok: false, message: (line ?? `doveconf exited ${result.exitCode}`).replace(/^doveconf: (Fatal: )?/, '') };
 }
 
-/** `opendkim -n`: parses the configuration and exits. */
-export async function checkOpendkim(commands: CommandRunner, dir: string): Promise<CheckResult> {
-  const result = await commands.run(['opendkim', '-n', '-x', join(dir, 'opendkim.conf')], {
+/**
+ * `opendkim -n`: parses the configuration and exits. It opens the KeyFile too, which a dry run
+ * never made: then the checker reads a copy that names a stand-in key in the scratch directory.
+ */
+export async function checkOpendkim(commands: CommandRunner, dir: string, dryRun = false): Promise<CheckResult> {
+  let file = join(dir, 'opendkim.conf');
+  if (dryRun) {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    writeFileSync(join(dir, 'stand-in.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    // The scratch directory is under /tmp, which opendkim calls unsafe for a key: it is a stand-in.
+    const copy = readFileSync(file, 'utf8').replace(
+      /^KeyFile\s+.*$/m,
+      `KeyFile ${join(dir, 'stand-in.pem')}\nRequireSafeKeys false`,
+    );
+    file = join(dir, 'opendkim.dry-run.conf');
+    writeFileSync(file, copy);
+  }
+  const result = await commands.run(['opendkim', '-n', '-x', file], {
     reject: false,
     timeoutMs: 30_000,
   });

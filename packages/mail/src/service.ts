@@ -73,7 +73,7 @@ export class MailService extends DaemonService<MailEnv> {
       [
         set(p.opendkimConf, {
           render: () => renderOpendkim(s),
-          check: (dir) => checkOpendkim(this.ctx.commands, dir),
+          check: (dir) => checkOpendkim(this.ctx.commands, dir, this.ctx.dryRun),
           reload: () => this.ctx.supervisor.require('opendkim').restartOnRequest(),
         }),
         set(p.dovecotConf, {
@@ -90,7 +90,7 @@ export class MailService extends DaemonService<MailEnv> {
       ],
       this.log,
     );
-    if (this.ctx.dryRun) return this.preview('postconf, postfix check, doveconf and opendkim -n');
+    if (this.ctx.dryRun) return this.preview({ postfix: 'postconf', dovecot: 'doveconf -n', opendkim: 'opendkim -n' });
 
     const key = await ensureDkimKey(files, p.dkimKey, ids.opendkim, this.log);
     this.dkimRecord = dkimRecordValue(key.pem);

@@ -102,14 +102,13 @@ export abstract class DaemonService<C> extends BaseService<C> {
     const processes = this.ctx.supervisor.readiness();
     if (!processes.ok) return processes;
     if (this.configs?.lastError) return { ok: false, reason: this.configs.lastError };
+    // The certificate first: while none is published, that is why nothing runs yet.
+    // (The follower exists from the start of startProcesses; before it there is no settings.)
+    const tls = this.follower?.health();
+    if (tls && !tls.ok) return tls;
     const down = this.daemons().find((d) => this.ctx.supervisor.get(d.name)?.state !== 'running');
     if (down)
       return { ok: false, reason: `${down.name} is ${this.ctx.supervisor.get(down.name)?.state ?? 'not started yet'}` };
-    let tls: HealthResult | undefined;
-    if (this.certificates()) {
-      tls = this.follower?.health() ?? { ok: false, reason: 'waiting for a certificate' };
-      if (!tls.ok) return tls;
-    }
     const serving = await this.serving();
     if (!serving.ok || !tls) return serving;
     return { ok: true, reason: `${serving.reason}; ${tls.reason}`, details: this.follower?.details() };
@@ -205,12 +204,19 @@ export abstract class DaemonService<C> extends BaseService<C> {
     }
   }
 
-  /** --dry-run: the rendered sets and the checkers' verdict, logged; `checker` names them. */
-  protected async preview(checker: string, accepted = `${checker}: OK`): Promise<boolean> {
+  /**
+   * --dry-run: the rendered sets and the checkers' verdict, logged. `checker` names the checker
+   * (one for every set, or one per set's name); `accepted` is what an accepted set says.
+   */
+  protected async preview(
+    checker: string | Readonly<Record<string, string>>,
+    accepted = (name: string) => `${name}: OK`,
+  ): Promise<boolean> {
     const sets = 'sets' in this.configs ? this.configs.sets : [this.configs];
     for (const set of sets) {
+      const name = typeof checker === 'string' ? checker : (checker[set.name] ?? set.name);
       const verdict = await set.preview(this.ctx.files);
-      const said = verdict.ok ? accepted : `${checker} refused it: ${verdict.message}`;
+      const said = verdict.ok ? accepted(name) : `${name} refused it: ${verdict.message}`;
       this.log.info({ verdict, set: set.name }, `dry run: ${said}`);
     }
     return true;
