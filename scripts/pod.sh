@@ -10,7 +10,9 @@ Usage: scripts/pod.sh up [--no-build]   (re)build the images, play pod.yaml, wai
        scripts/pod.sh logs [CONTAINER] logs of one container (e.g. certificates), or of all
 Environment: POD_YAML (default pod.yaml), POD_TIMEOUT (default 120), POD_HTTP_PORT and
 POD_HTTPS_PORT (host ports for apache's 80 and 443; default 8080 and 8443), POD_DNS_PORT
-(host port for DNS over UDP and TCP; default 1053, 53 to serve a real zone).
+(host port for DNS over UDP and TCP; default 1053, 53 to serve a real zone), POD_SMTP_PORT,
+POD_SUBMISSION_PORT, POD_SUBMISSIONS_PORT, POD_IMAP_PORT, POD_IMAPS_PORT (host ports for mail's
+25, 587, 465, 143 and 993; default 2525, 2587, 2465, 2143, 2993).
 USAGE
 }
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,14 +54,19 @@ case "$cmd" in
     if podman pod exists "$pod"; then say "pod $pod exists; replacing it"; fi
     # Host ports come from the environment: play a copy with them filled in.
     play=$yaml
-    if [ -n "${POD_HTTP_PORT:-}${POD_HTTPS_PORT:-}${POD_DNS_PORT:-}" ]; then
+    if [ -n "${POD_HTTP_PORT:-}${POD_HTTPS_PORT:-}${POD_DNS_PORT:-}${POD_SMTP_PORT:-}${POD_SUBMISSION_PORT:-}${POD_SUBMISSIONS_PORT:-}${POD_IMAP_PORT:-}${POD_IMAPS_PORT:-}" ]; then
       play=$(mktemp --suffix=.yaml)
       trap 'rm -f "$play"' EXIT
       sed -e "s/hostPort: 8080\$/hostPort: ${POD_HTTP_PORT:-8080}/" \
         -e "s/hostPort: 8443\$/hostPort: ${POD_HTTPS_PORT:-8443}/" \
-        -e "s/hostPort: 1053\$/hostPort: ${POD_DNS_PORT:-1053}/" "$yaml" >"$play"
+        -e "s/hostPort: 1053\$/hostPort: ${POD_DNS_PORT:-1053}/" \
+        -e "s/hostPort: 2525\$/hostPort: ${POD_SMTP_PORT:-2525}/" \
+        -e "s/hostPort: 2587\$/hostPort: ${POD_SUBMISSION_PORT:-2587}/" \
+        -e "s/hostPort: 2465\$/hostPort: ${POD_SUBMISSIONS_PORT:-2465}/" \
+        -e "s/hostPort: 2143\$/hostPort: ${POD_IMAP_PORT:-2143}/" \
+        -e "s/hostPort: 2993\$/hostPort: ${POD_IMAPS_PORT:-2993}/" "$yaml" >"$play"
     fi
-    say "playing $yaml (apache on host ports ${POD_HTTP_PORT:-8080} and ${POD_HTTPS_PORT:-8443}, dns on ${POD_DNS_PORT:-1053})"
+    say "playing $yaml (apache on host ports ${POD_HTTP_PORT:-8080} and ${POD_HTTPS_PORT:-8443}, dns on ${POD_DNS_PORT:-1053}, mail SMTP on ${POD_SMTP_PORT:-2525} and IMAPS on ${POD_IMAPS_PORT:-2993})"
     quiet podman play kube --replace "$play" >/dev/null
     say "waiting up to ${timeout_s} s for every container to be ready"
     deadline=$(( $(date +%s) + timeout_s ))

@@ -63,7 +63,9 @@ describe('pod.yaml against the service registry (services.json)', () => {
     const acme = new Set(env('ACME_HTTP_PORT'));
     expect(acme.size, 'certificates and apache agree on ACME_HTTP_PORT').toBe(1);
     // The loopback-only ports each service opens besides its published ones (their defaults unless set).
-    const internal = [...acme, env('DNS_RNDC_PORT')[0] ?? '953'].map((p) => `${p}/TCP`);
+    const internal = [...acme, env('DNS_RNDC_PORT')[0] ?? '953', env('MAIL_MILTER_PORT')[0] ?? '8891'].map(
+      (p) => `${p}/TCP`,
+    );
     const all = [...ports, ...internal];
     expect(new Set(all).size, all.join(' ')).toBe(all.length);
   });
