@@ -6,12 +6,14 @@
  */
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { promisify } from 'node:util';
+import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
+import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, podman, podmanResult, uniqueSuffix } from '../support/podman.js';
 
@@ -577,4 +579,133 @@ describe('mail in its image', () => {
     // Nothing was made: no key, no users file, on a volume it was not even given.
     expect(result.stderr).not.toContain('made a DKIM key');
   });
+
+  it('sends outgoing mail through MAIL_RELAY_HOST (an external MTA, npm smtp-server) over TLS with its credentials, DKIM-signed with a signature that verifies', async () => {
+    // The external MTA: on the host end of the test's own veth pair, STARTTLS and AUTH required.
+    await output('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=relay.test',
+      '-keyout',
+      join(work, 'relay.key'),
+      '-out',
+      join(work, 'relay.pem'),
+    ]);
+    const received: Array<{ from: string; to: string[]; user: string | undefined; secure: boolean; message: Buffer }> =
+      [];
+    const relay = new SMTPServer({
+      key: readFileSync(join(work, 'relay.key')),
+      cert: readFileSync(join(work, 'relay.pem')),
+      authMethods: ['PLAIN', 'LOGIN'],
+      logger: false,
+      onAuth(auth, _session, callback) {
+        if (auth.username === 'relay-user' && auth.password === 'relay password 42')
+          callback(null, { user: auth.username });
+        else callback(new Error('Invalid username or password'));
+      },
+      onData(stream, session, callback) {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          received.push({
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            to: session.envelope.rcptTo.map((r) => r.address),
+            user: session.user as string | undefined,
+            secure: session.secure,
+            message: Buffer.concat(chunks),
+          });
+          callback();
+        });
+      },
+    });
+    relay.on('error', () => undefined);
+    await new Promise<void>((resolve) => relay.listen(0, outside.hostSide, resolve));
+    const relayPort = (relay.server.address() as { port: number }).port;
+    try {
+      writeFileSync(join(work, 'relay-password'), 'relay password 42\n');
+      const id = (
+        await podman([
+          'run',
+          '-d',
+          '-e',
+          'DOMAIN=example.test',
+          '-e',
+          `MAIL_RELAY_HOST=[${outside.hostSide}]:${relayPort}`,
+          '-e',
+          'MAIL_RELAY_USER=relay-user',
+          '-e',
+          'MAIL_RELAY_PASSWORD_FILE=/run/secrets/relay-password',
+          '-v',
+          `${join(work, 'relay-password')}:/run/secrets/relay-password:ro`,
+          '-v',
+          `${certs}:/data/state/certificates:ro`,
+          '-p',
+          `127.0.0.1::${PORTS.submission}`,
+          MAIL,
+          'mail',
+        ])
+      ).trim();
+      created.containers.push(id);
+      await eventually(async () => (await ready(id)).code === 0, 30_000, 'the relaying mail container ready');
+      expect(
+        (await ctl(id, ['users', 'add', 'carol@example.test', '--password-stdin'], 'carol password 12\n')).code,
+      ).toBe(0);
+      const submission = await publishedPort(id, PORTS.submission);
+      const sent = await swaks(submission, [
+        '--tls',
+        '--auth',
+        'PLAIN',
+        '--auth-user',
+        'carol@example.test',
+        '--auth-password',
+        'carol password 12',
+        '--from',
+        'carol@example.test',
+        '--to',
+        'dave@elsewhere.test',
+        '--header',
+        'Subject: out through the relay',
+      ]);
+      expect(sent.stdout).toMatch(/<~ {2}250 2\.0\.0 Ok: queued as/);
+      await eventually(async () => received.length > 0, 20_000, 'the message at the relay').catch(
+        async (err: Error) => {
+          // What postfix said about it: the reason is in its delivery line.
+          const said = (await podmanResult(['logs', id])).stdout
+            .split('\n')
+            .filter((l) => /status=|warning|relay=/.test(l));
+          throw new Error(`${err.message}\n${said.slice(-5).join('\n')}`);
+        },
+      );
+      const got = received[0] as (typeof received)[number];
+      expect(got).toMatchObject({
+        from: 'carol@example.test',
+        to: ['dave@elsewhere.test'],
+        user: 'relay-user',
+        secure: true,
+      });
+
+      const [dkim] = JSON.parse((await ctl(id, ['--json', 'dkim'])).stdout) as Array<{ name: string; value: string }>;
+      expect(dkim?.name).toBe('mail._domainkey.example.test');
+      const verdict = await dkimVerify(got.message, {
+        resolver: async (name: string, type: string) => {
+          if (name === dkim?.name && type === 'TXT') return [[dkim.value]];
+          throw Object.assign(new Error(`no ${type} for ${name}`), { code: 'ENOTFOUND' });
+        },
+      });
+      expect(verdict.results.map((r: { status: { result: string } }) => r.status.result)).toEqual(['pass']);
+      expect(verdict.results[0]).toMatchObject({ signingDomain: 'example.test', selector: 'mail' });
+      // The relay password went to postfix alone: never into the log.
+      expect((await podmanResult(['logs', id])).stdout).not.toContain('relay password 42');
+    } finally {
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    }
+  }, 120_000);
 });
