@@ -23,7 +23,13 @@ const MAIL = 'localhost/podserve-mail:latest';
 const ADMIN_PASSWORD = 'admin password 0123';
 const PORTS = { smtp: 25, submission: 587, submissions: 465, imap: 143, imaps: 993 } as const;
 
-const created = { containers: [] as string[], volumes: [] as string[], netns: [] as string[], links: [] as string[] };
+const created = {
+  pods: [] as string[],
+  containers: [] as string[],
+  volumes: [] as string[],
+  netns: [] as string[],
+  links: [] as string[],
+};
 /** A second host: a network namespace joined to the host by a veth pair (198.18.x.0/30). */
 const outside = (() => {
   const n = Math.floor(Math.random() * 250);
@@ -38,6 +44,8 @@ let host: Record<keyof typeof PORTS, number>;
 
 async function output(cmd: string, args: string[], options: { timeoutMs?: number; input?: string } = {}) {
   const child = execFile(cmd, args, { timeout: options.timeoutMs ?? 30_000, maxBuffer: 16 * 1024 * 1024 });
+  // A command that reads no input may be gone before we write: that is not an error here.
+  child.stdin?.on('error', () => undefined);
   child.stdin?.end(options.input ?? '');
   let stdout = '';
   let stderr = '';
@@ -249,6 +257,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const id of created.containers) await podmanResult(['rm', '-f', '-v', '-t', '0', id]);
+  for (const id of created.pods) await podmanResult(['pod', 'rm', '-f', id]);
   for (const v of created.volumes) await podmanResult(['volume', 'rm', '-f', v]);
   for (const link of created.links) await output('ip', ['link', 'del', link]);
   for (const ns of created.netns) await output('ip', ['netns', 'del', ns]);
@@ -708,4 +717,63 @@ describe('mail in its image', () => {
       await new Promise<void>((resolve) => relay.close(() => resolve()));
     }
   }, 120_000);
+
+  it('publishes its DKIM record into the pod’s dns service by RFC 2136, with a key that may write nothing else', async () => {
+    // dns and mail in one pod (one network namespace) sharing a state volume, as pod.yaml has them.
+    const pod = (await podman(['pod', 'create', '--name', `podserve-mail-dns-${uniqueSuffix()}`])).trim();
+    created.pods.push(pod);
+    const podState = `podserve-mail-pod-state-${uniqueSuffix()}`;
+    await podman(['volume', 'create', podState]);
+    created.volumes.push(podState);
+    const run = async (args: string[]) => {
+      const id = (
+        await podman(['run', '-d', '--pod', pod, '-e', 'DOMAIN=example.test', '-v', `${podState}:/data/state`, ...args])
+      ).trim();
+      created.containers.push(id);
+      return id;
+    };
+    const dns = await run(['-e', 'DNS_FORWARDERS=127.0.0.1#9', 'localhost/podserve-dns:latest', 'dns']);
+    const podMail = await run(['-v', `${certs}:/data/state/certificates:ro`, MAIL, 'mail']);
+    for (const id of [dns, podMail])
+      await eventually(async () => (await ready(id)).code === 0, 40_000, 'dns and mail ready');
+
+    const [record] = JSON.parse((await ctl(podMail, ['--json', 'dkim'])).stdout) as Array<{
+      name: string;
+      value: string;
+    }>;
+    const served = async () =>
+      (
+        await podmanResult(['exec', podMail, 'dig', '@127.0.0.1', '+short', 'TXT', 'mail._domainkey.example.test'])
+      ).stdout
+        .trim()
+        .replace(/" "/g, '')
+        .replace(/^"|"$/g, '');
+    await eventually(async () => (await served()) === record?.value, 30_000, 'the DKIM record served by dns').catch(
+      async (err: Error) => {
+        const said = (await podmanResult(['logs', podMail])).stdout.split('\n').filter((l) => /DKIM|nsupdate/.test(l));
+        throw new Error(`${err.message}; served: ${await served()}\n${said.slice(-4).join('\n')}`);
+      },
+    );
+    const status = JSON.parse((await ctl(podMail, ['--json', 'status'])).stdout);
+    expect(status.details.dkim).toMatchObject({ names: ['mail._domainkey.example.test'], published: true });
+
+    // The same key for anything else (an address, a TXT outside _domainkey): refused by named's update-policy.
+    const other = await output(
+      'podman',
+      ['exec', '-i', podMail, 'nsupdate', '-k', '/data/state/dns/tsig/dkim-update.key', '-t', '5'],
+      {
+        input: 'server 127.0.0.1 53\nzone example.test.\nupdate add www.example.test. 300 A 192.0.2.66\nsend\n',
+      },
+    );
+    expect(other.stdout + other.stderr).toMatch(/REFUSED/);
+    const dmarc = await output(
+      'podman',
+      ['exec', '-i', podMail, 'nsupdate', '-k', '/data/state/dns/tsig/dkim-update.key', '-t', '5'],
+      {
+        input:
+          'server 127.0.0.1 53\nzone example.test.\nupdate add _dmarc.example.test. 300 TXT \"v=DMARC1; p=none\"\nsend\n',
+      },
+    );
+    expect(dmarc.stdout + dmarc.stderr).toMatch(/REFUSED/);
+  }, 150_000);
 });

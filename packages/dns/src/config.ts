@@ -94,6 +94,12 @@ export const dnsEnv = defineEnv({
     default: '953',
     description: 'named’s control channel, on 127.0.0.1 only (a key generated at every start); unique in the pod.',
   },
+  DNS_DKIM_KEY_NAME: {
+    ...keyName(),
+    default: 'dkim-update',
+    description:
+      'The TSIG key the mail service publishes its DKIM record with (RFC 2136); made on the first start next to the update key (`NAME.key`, 0640, group certgroup). It may change only `*._domainkey` TXT records of the zone.',
+  },
   DNS_DKIM_PATH: {
     ...envTypes.absolutePath(),
     default: '/data/state/dkim',

@@ -18,6 +18,13 @@ export const dnsService = defineService({
         message: `DNS_PORT and DNS_RNDC_PORT are both ${env.DNS_PORT}: each needs its own port`,
       });
     }
+    const keys = [env.DNS_UPDATE_KEY_NAME, env.DNS_TRANSFER_KEY_NAME, env.DNS_DKIM_KEY_NAME];
+    if (new Set(keys).size < keys.length && env.DNS_UPDATE_KEY_NAME !== env.DNS_TRANSFER_KEY_NAME) {
+      problems.push({
+        variables: ['DNS_UPDATE_KEY_NAME', 'DNS_TRANSFER_KEY_NAME', 'DNS_DKIM_KEY_NAME'],
+        message: `DNS_DKIM_KEY_NAME (${env.DNS_DKIM_KEY_NAME}) must differ from the update and transfer keys: each key may do one thing`,
+      });
+    }
     if (env.DNS_UPDATE_KEY_NAME === env.DNS_TRANSFER_KEY_NAME) {
       problems.push({
         variables: ['DNS_UPDATE_KEY_NAME', 'DNS_TRANSFER_KEY_NAME'],

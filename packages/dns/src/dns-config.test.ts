@@ -83,6 +83,7 @@ describe('named.conf', () => {
     for (const [file, name] of [
       [s.paths.updateKey, s.updateKeyName],
       [s.paths.transferKey, s.transferKeyName],
+      [s.paths.dkimKey, s.dkimKeyName],
       [s.paths.rndcKey, 'rndc-key'],
       [s.paths.controlKey, 'podserve-control'],
     ] as const) {
@@ -106,6 +107,8 @@ describe('named.conf', () => {
     // RFC 8482: ANY over UDP gets one RRset, so the server is no amplifier.
     expect(conf).toContain('minimal-any yes;');
     expect(conf).toContain('dnssec-policy default;');
+    // The mail service's key: DKIM records only.
+    expect(conf).toContain('grant "dkim-update" wildcard *._domainkey.example.test. TXT;');
     expect(conf.match(/grant "acme-update" name _acme-challenge\.[a-z.]+\. TXT;/g)).toEqual([
       'grant "acme-update" name _acme-challenge.example.test. TXT;',
       'grant "acme-update" name _acme-challenge.www.example.test. TXT;',

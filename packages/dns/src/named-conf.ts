@@ -43,6 +43,8 @@ export function renderNamedConf(input: NamedConfInput): ConfigFile {
       : [conf`dnssec-policy ${policy};`, 'inline-signing yes;', conf`key-directory "${p.keysDir}";`];
   const grants = [
     ...acmeNames.map((n) => conf`    grant "${s.updateKeyName}" name _acme-challenge.${n}. TXT;`),
+    // The mail service's key: its DKIM record (SELECTOR._domainkey), a TXT, nothing else.
+    conf`    grant "${s.dkimKeyName}" wildcard *._domainkey.${s.zone}. TXT;`,
     conf`    grant "${input.controlKey}" zonesub A AAAA CNAME MX TXT SRV CAA;`,
   ];
   const options = [
@@ -83,6 +85,7 @@ export function renderNamedConf(input: NamedConfInput): ConfigFile {
   const text = dedent(conf`
     // Rendered by PodServe (dns service); every change goes through named-checkconf first.
     include "${p.updateKey}";
+    include "${p.dkimKey}";
     ${s.secondaries.length > 0 ? conf`include "${p.transferKey}";` : '// no secondaries: no transfer key'}
     include "${p.rndcKey}";
     include "${p.controlKey}";

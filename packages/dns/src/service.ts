@@ -106,6 +106,9 @@ export class DnsService extends DaemonService<DnsEnv> {
       tsig,
     );
     this.ctx.addSecret(update.secret);
+    // The mail container reads it (root in its own container); certgroup like the update key.
+    const dkim = await ensureTsigKey(files, this.log, { keyFile: p.dkimKey }, s.dkimKeyName, tsig);
+    this.ctx.addSecret(dkim.secret);
     if (s.secondaries.length > 0) {
       // bind's alone: the secondaries' operators get a copy, the certificates container has no use for it.
       const transfer = await ensureTsigKey(files, this.log, { keyFile: p.transferKey }, s.transferKeyName, bind);

@@ -17,6 +17,8 @@ export interface DnsPaths {
   updateKey: string;
   updateSecret: string;
   transferKey: string;
+  /** The mail service's key for its DKIM record (RFC 2136). */
+  dkimKey: string;
   /** Made afresh at every start: only this container's rndc needs it. */
   rndcKey: string;
   /** Made afresh at every start: the control actions sign their updates with it. */
@@ -41,6 +43,7 @@ export interface DnsSettings {
   secondaries: string[];
   updateKeyName: string;
   transferKeyName: string;
+  dkimKeyName: string;
   caaIssuer: string;
   dmarc: string;
   rateLimit: number;
@@ -66,6 +69,7 @@ export function dnsSettings(env: DnsEnv): DnsSettings {
     secondaries: env.DNS_SECONDARIES ?? [],
     updateKeyName: env.DNS_UPDATE_KEY_NAME,
     transferKeyName: env.DNS_TRANSFER_KEY_NAME,
+    dkimKeyName: env.DNS_DKIM_KEY_NAME,
     caaIssuer: env.DNS_CAA_ISSUER,
     dmarc: env.DNS_DMARC,
     rateLimit: env.DNS_RATE_LIMIT,
@@ -80,6 +84,7 @@ export function dnsSettings(env: DnsEnv): DnsSettings {
       updateKey: join(tsigDir, `${env.DNS_UPDATE_KEY_NAME}.key`),
       updateSecret: join(tsigDir, `${env.DNS_UPDATE_KEY_NAME}.secret`),
       transferKey: join(tsigDir, `${env.DNS_TRANSFER_KEY_NAME}.key`),
+      dkimKey: join(tsigDir, `${env.DNS_DKIM_KEY_NAME}.key`),
       rndcKey: join(env.DNS_RUN_DIR, 'rndc.key'),
       controlKey: join(env.DNS_RUN_DIR, 'control.key'),
       workDir: join(env.DNS_RUN_DIR, 'work'),

@@ -92,6 +92,23 @@ export const mailEnv = defineEnv({
     description:
       'The DKIM selector: outgoing mail is signed with the key published at SELECTOR._domainkey.DOMAIN (`ctl dkim` prints the record).',
   },
+  MAIL_DKIM_TSIG_KEY_FILE: {
+    ...envTypes.absolutePath(),
+    default: '/data/state/dns/tsig/dkim-update.key',
+    description:
+      'The dns service’s key for DKIM records (a BIND key clause; in the pod, the shared state volume’s). While it exists, the DKIM record is published into MAIL_DNS_ZONE by RFC 2136; otherwise it is only logged, for you to add.',
+  },
+  MAIL_DNS_SERVER: {
+    ...envTypes.text({ pattern: /^[0-9a-fA-F.:]+#\d{1,5}$|^[0-9a-fA-F.:]+$/, expected: 'an address, or ADDRESS#PORT' }),
+    default: '127.0.0.1',
+    description:
+      'The DNS server the DKIM record is sent to (RFC 2136), `ADDRESS` or `ADDRESS#PORT`: in the pod, the dns container on 127.0.0.1.',
+  },
+  MAIL_DNS_ZONE: {
+    ...envTypes.hostname(),
+    optional: true,
+    description: 'The zone the DKIM record is published in. Default: DOMAIN.',
+  },
   MAIL_SMTP_PORT: { ...envTypes.port(), default: '25', description: 'SMTP for incoming mail (MX), STARTTLS offered.' },
   MAIL_SUBMISSION_PORT: {
     ...envTypes.port(),

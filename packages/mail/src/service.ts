@@ -16,6 +16,7 @@ import { mailActions } from './actions.js';
 import { checkDovecot, checkOpendkim, checkPostfix, checkPostfixInstallation } from './checkers.js';
 import type { MailEnv } from './config.js';
 import { dkimRecordValue, ensureDkimKey } from './dkim.js';
+import { DkimPublisher } from './dkim-publisher.js';
 import { renderDovecot } from './dovecot-conf.js';
 import { MailboxStore } from './mailbox-store.js';
 import { renderOpendkim } from './opendkim-conf.js';
@@ -43,6 +44,7 @@ export class MailService extends DaemonService<MailEnv> {
   private store!: MailboxStore;
   private maps: SocketmapServer | undefined;
   private dkimRecord: string | undefined;
+  private dkimPublisher: DkimPublisher | undefined;
 
   override async validate(): Promise<boolean> {
     this.settings = mailSettings(this.config, this.ctx.common);
@@ -159,7 +161,20 @@ export class MailService extends DaemonService<MailEnv> {
       hostname: this.settings?.hostname,
       domains: this.settings?.domains,
       users: this.store?.listUsers().length ?? 0,
+      dkim: this.dkimPublisher?.state ?? null,
     };
+  }
+
+  /** Once the daemons run: the DKIM record into the pod's dns (in the background, retried). */
+  protected override async started(): Promise<void> {
+    const s = this.settings;
+    if (!this.dkimRecord) return;
+    this.dkimPublisher = new DkimPublisher(
+      { ...s.dkimPublish, domains: s.domains, selector: s.dkimSelector, record: this.dkimRecord },
+      this.ctx.commands,
+      this.log,
+    );
+    this.dkimPublisher.start();
   }
 
   override actions(): Record<string, ServiceAction> {
@@ -172,6 +187,7 @@ export class MailService extends DaemonService<MailEnv> {
   }
 
   override async stop(): Promise<void> {
+    this.dkimPublisher?.stop();
     await super.stop();
     await this.maps?.close();
   }

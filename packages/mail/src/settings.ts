@@ -13,6 +13,7 @@ export interface MailSettings {
   admin: { address: string; password: string | undefined } | undefined;
   relay: { host: string; user: string | undefined; password: string | undefined } | undefined;
   dkimSelector: string;
+  dkimPublish: { keyFile: string; server: { host: string; port: number }; zone: string };
   ports: { smtp: number; submission: number; submissions: number; imap: number; imaps: number; milter: number };
   paths: MailPaths;
   stopBudgetMs: number;
@@ -58,6 +59,14 @@ export function mailSettings(env: MailEnv, common: Pick<CommonSettings, 'stopBud
       ? { host: env.MAIL_RELAY_HOST, user: env.MAIL_RELAY_USER, password: env.MAIL_RELAY_PASSWORD }
       : undefined,
     dkimSelector: env.MAIL_DKIM_SELECTOR,
+    dkimPublish: {
+      keyFile: env.MAIL_DKIM_TSIG_KEY_FILE,
+      server: {
+        host: env.MAIL_DNS_SERVER.split('#')[0] as string,
+        port: Number(env.MAIL_DNS_SERVER.split('#')[1] ?? 53),
+      },
+      zone: env.MAIL_DNS_ZONE ?? env.DOMAIN,
+    },
     ports: {
       smtp: env.MAIL_SMTP_PORT,
       submission: env.MAIL_SUBMISSION_PORT,
