@@ -164,10 +164,16 @@ function session(port: number, greeting: RegExp, goodbye: string): Promise<strin
       clearTimeout(timer);
       reject(err);
     });
-    // Closed before the greeting (a reload cutting it short) is a failed session too.
+    // Closed before the greeting (a reload cutting it short) is a failed session too; what the
+    // server did say, and the TLS state, tell which daemon and why.
     socket.on('close', () => {
       clearTimeout(timer);
-      reject(new Error(`connection on ${port} closed before the greeting`));
+      const said = JSON.stringify(text.slice(0, 120));
+      reject(
+        new Error(
+          `${new Date().toISOString()}: connection on ${port} closed before the greeting (said ${said}, TLS ${socket.getProtocol() ?? 'not established'})`,
+        ),
+      );
     });
   });
 }
@@ -771,7 +777,7 @@ describe('mail in its image', () => {
       ['exec', '-i', podMail, 'nsupdate', '-k', '/data/state/dns/tsig/dkim-update.key', '-t', '5'],
       {
         input:
-          'server 127.0.0.1 53\nzone example.test.\nupdate add _dmarc.example.test. 300 TXT \"v=DMARC1; p=none\"\nsend\n',
+          'server 127.0.0.1 53\nzone example.test.\nupdate add _dmarc.example.test. 300 TXT "v=DMARC1; p=none"\nsend\n',
       },
     );
     expect(dmarc.stdout + dmarc.stderr).toMatch(/REFUSED/);
