@@ -39,6 +39,10 @@ scripts/images.sh build >/dev/null # all of them: the integration phase plays th
 
 # Service-specific environment; a consumer of the certificates volume gets one filled first.
 service_env=()
+# Targets: one daemon each for apache and dns; mail runs three (postfix's and dovecot's masters
+# with their helpers, opendkim) and makes its queue and DKIM key on a fresh volume.
+startup_target=5000
+memory_target=128
 case "$service" in
   certificates) service_env=(-e DOMAIN=example.test) ;;
   apache)
@@ -49,6 +53,14 @@ case "$service" in
     service_env=(-e DOMAIN=example.test -v "$vol:/data/state/certificates:ro") ;;
   # Recursion goes to a dead loopback port: validating sends nothing off this machine.
   dns) service_env=(-e DOMAIN=example.test -e 'DNS_FORWARDERS=127.0.0.1#9') ;;
+  mail)
+    vol="podserve-validate-certs-$$"; volumes+=("$vol")
+    podman volume create "$vol" >/dev/null
+    podman run --rm -e DOMAIN=example.test -e CERT_SANS=mail.example.test -v "$vol:/data/state/certificates" \
+      localhost/podserve-certificates:latest certificates --mode init >/dev/null 2>&1
+    service_env=(-e DOMAIN=example.test -v "$vol:/data/state/certificates:ro")
+    startup_target=10000
+    memory_target=256 ;;
 esac
 
 # Called as id=$(start), i.e. in a subshell: the caller records the id for cleanup.
@@ -97,8 +109,8 @@ if [ "$phase" = performance ] || [ "$phase" = all ]; then
   probe=$(timed11 /usr/local/bin/health-check.sh)
   # Debian's Node alone takes ~100 ms to start in a container: the probe is judged on what it adds.
   node_start=$(timed11 'node -e 0')
-  row "start-up to readiness (median of $runs, incl. podman run)" "< 5000 ms" "$([ ${#times[@]} -gt 0 ] && echo "${startup} ms (${#times[@]}/$runs ready)" || echo "never ready")" "$(mark $(( startup < 5000 && ${#times[@]} == runs )))"
-  row "memory: RSS of the container's processes" "< 128 MB" "${rss} MB" "$(mark $(awk "BEGIN{print ($rss < 128)}"))"
+  row "start-up to readiness (median of $runs, incl. podman run)" "< $startup_target ms" "$([ ${#times[@]} -gt 0 ] && echo "${startup} ms (${#times[@]}/$runs ready)" || echo "never ready")" "$(mark $(( startup < startup_target && ${#times[@]} == runs )))"
+  row "memory: RSS of the container's processes" "< $memory_target MB" "${rss} MB" "$(mark $(awk "BEGIN{print ($rss < $memory_target)}"))"
   row "health-check.sh readiness inside the container (median)" "≤ Node start + 25 ms" "${probe:-?} ms (\`node -e 0\`: ${node_start:-?} ms)" "$(mark $(( ${probe:-999999} <= ${node_start:-0} + 25 )))"
 fi
 
@@ -114,7 +126,10 @@ if [ "$phase" = integration ] || [ "$phase" = all ]; then
   ok=1
   # Host ports of its own, so a pod already running here is not disturbed.
   dns_port=$(shuf -i 40000-49999 -n 1)
+  mail_base=$(shuf -i 50000-59990 -n 1)
   POD_HTTP_PORT=$(shuf -i 20000-29999 -n 1) POD_HTTPS_PORT=$(shuf -i 30000-39999 -n 1) POD_DNS_PORT=$dns_port \
+    POD_SMTP_PORT=$mail_base POD_SUBMISSION_PORT=$((mail_base + 1)) POD_SUBMISSIONS_PORT=$((mail_base + 2)) \
+    POD_IMAP_PORT=$((mail_base + 3)) POD_IMAPS_PORT=$((mail_base + 4)) \
     POD_YAML=$yaml POD_TIMEOUT=90 scripts/pod.sh up --no-build >/dev/null 2>&1 || ok=0
   up_ms=$(( $(now_ms) - t0 ))
   row "pod up, every container ready" "< 90 s" "$([ $ok = 1 ] && echo "${up_ms} ms" || echo failed)" "$(mark $ok)"
@@ -131,6 +146,25 @@ if [ "$phase" = integration ] || [ "$phase" = all ]; then
     row "dns answers the pod's zone authoritatively on POD_DNS_PORT" "yes" "$([ $aa = 1 ] && echo yes || echo no)" "$(mark $aa)"
     key=0; podman exec "$pod-certificates" test -r /data/state/dns/tsig/acme-update.secret && key=1
     row "the certificates container can read the dns TSIG key" "yes" "$([ $key = 1 ] && echo yes || echo no)" "$(mark $key)"
+    if [ "$service" = mail ]; then
+      mail_seen=0
+      for _ in $(seq 60); do
+        [ "$(podman logs "$pod-mail" 2>&1 | grep -c 'serving certificate generation .* by postfix and dovecot')" -ge 2 ] && { mail_seen=1; break; }
+        sleep 0.5
+      done
+      row "mail: postfix and dovecot serve the forced renewal" "yes" "$([ $mail_seen = 1 ] && echo yes || echo no)" "$(mark $mail_seen)"
+      dkim=0
+      for _ in $(seq 60); do
+        dig @127.0.0.1 -p "$dns_port" +short TXT mail._domainkey.podserve.test 2>/dev/null | grep -q 'v=DKIM1' && { dkim=1; break; }
+        sleep 0.5
+      done
+      row "mail: its DKIM record is in the pod's zone (RFC 2136)" "yes" "$([ $dkim = 1 ] && echo yes || echo no)" "$(mark $dkim)"
+      relay=0
+      # Into a variable first: with pipefail, grep -q ending the pipe early would fail it.
+      said=$(swaks --server "127.0.0.1:$mail_base" --timeout 10 --from x@outside.test --to victim@elsewhere.test 2>&1 || true)
+      grep -q '554 5.7.1 .*Relay access denied' <<<"$said" && relay=1
+      row "mail: no relay for an unauthenticated client on 25" "554 Relay access denied" "$([ $relay = 1 ] && echo yes || echo no)" "$(mark $relay)"
+    fi
   fi
   POD_YAML=$yaml scripts/pod.sh down --volumes >/dev/null 2>&1 || true
   rm -f "$yaml"
