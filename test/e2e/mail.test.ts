@@ -11,13 +11,11 @@ import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
-import { promisify } from 'node:util';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, podman, podmanResult, uniqueSuffix } from '../support/podman.js';
 
-const execFileAsync = promisify(execFile);
 const CERTS = 'localhost/podserve-certificates:latest';
 const MAIL = 'localhost/podserve-mail:latest';
 const ADMIN_PASSWORD = 'admin password 0123';

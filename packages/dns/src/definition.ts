@@ -1,6 +1,7 @@
 import { defineService } from '@podserve/runtime';
 import { dnsEnv } from './config.js';
-import { DnsService, namedProcess } from './service.js';
+import { namedProcess } from './named-process.js';
+import { DnsService } from './service.js';
 import { dnsSettings } from './settings.js';
 
 /** `node dist/main.js dns`: the pod's authoritative DNS server (BIND 9). */

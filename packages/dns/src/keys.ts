@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { FileOps, Logger } from '@podserve/runtime';
+import { type FileOps, type Logger, resolveGid, resolveUid } from '@podserve/runtime';
 
 export interface TsigKey {
   name: string;
@@ -73,4 +73,21 @@ export async function writeRunKey(files: FileOps, path: string, name: string, ow
   const key = newKey(name);
   await files.writeFile(path, keyClause(key), { mode: 0o640, uid: 0, gid: owner.gid, loggable: false });
   return key;
+}
+
+/**
+ * Who owns what: named's files belong to bind (Debian's named user); the update key is bind's
+ * with group certgroup, so the certificates container may read it. Outside the dns image
+ * (no such user or group) root owns everything.
+ */
+export function dnsOwners(): { bind: KeyOwner; tsig: KeyOwner } {
+  const id = (resolve: (name: string) => number, name: string, fallback: number) => {
+    try {
+      return resolve(name);
+    } catch {
+      return fallback;
+    }
+  };
+  const bind = { uid: id(resolveUid, 'bind', 0), gid: id(resolveGid, 'bind', 0) };
+  return { bind, tsig: { uid: bind.uid, gid: id(resolveGid, 'certgroup', bind.gid) } };
 }
