@@ -270,6 +270,12 @@ describe('dns in its image', () => {
     });
     expect((await add({ name: 'api2', type: 'NS', value: 'ns9' })).status).toBe(400);
     expect((await add({ type: 'A', value: '192.0.2.9' })).status).toBe(400);
+    expect((await add({ name: 'api3', type: 'A', value: '192.0.2.9', weight: 5 })).status).toBe(400);
+    // Its input is listed as JSON Schema, for the API and ctl.
+    const listed = (await control(dns, 'GET', '/v1/actions')).body as unknown as {
+      actions: Array<{ name: string; input?: { required?: string[] } }>;
+    };
+    expect(listed.actions.find((a) => a.name === 'record-add')?.input?.required).toEqual(['name', 'type', 'value']);
     expect((await add({ name: 'elsewhere.example.net.', type: 'A', value: '192.0.2.8' })).status).toBe(400);
     const removeBad = await control(dns, 'POST', '/v1/actions/record-remove', { name: 'api2', type: 'SOA' });
     expect(removeBad.status).toBe(400);

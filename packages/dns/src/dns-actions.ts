@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CommandRunner, Conflict, type ServiceAction, Unavailable } from '@podserve/runtime';
+import * as v from 'valibot';
 import type { DynamicRecords } from './dynamic-records.js';
 import type { DnsSettings } from './settings.js';
 
@@ -31,10 +32,19 @@ export function dnsActions(parts: Parts): Record<string, ServiceAction> {
     },
     'record-add': {
       summary: 'add a record: name=www type=A value=192.0.2.7 [ttl=300] (A, AAAA, CNAME, MX, TXT, SRV, CAA)',
+      // The shape here (listed by GET /v1/actions); what a name, type or value may be is the
+      // DNS_RECORDS syntax, checked by DynamicRecords with the record's own words.
+      input: v.strictObject({
+        name: v.string(),
+        type: v.string(),
+        value: v.string(),
+        ttl: v.optional(v.union([v.pipe(v.number(), v.integer()), v.string()])),
+      }),
       run: async (input) => dynamic(true).add(input),
     },
     'record-remove': {
       summary: 'remove records: name=www type=A [value=192.0.2.7: only that one]',
+      input: v.strictObject({ name: v.string(), type: v.string(), value: v.optional(v.string()) }),
       run: async (input) => dynamic(true).remove(input),
     },
     ds: {
