@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { readCertificatePair } from '@podserve/certificates';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runService, sandbox } from '../certificates/helpers.js';
+import { createSecondHost, type SecondHost } from '../support/netns.js';
 import { freePort, startPebble } from '../support/pebble.js';
 import { eventually, podman, podmanResult, uniqueSuffix } from '../support/podman.js';
 
@@ -20,7 +21,7 @@ const DNS = 'localhost/podserve-dns:latest';
 // Recursion goes to a dead loopback port: no query from a test ever leaves the machine.
 const NO_UPSTREAM = 'DNS_FORWARDERS=127.0.0.1#9';
 
-const created = { containers: [] as string[], volumes: [] as string[], netns: [] as string[], links: [] as string[] };
+const created = { containers: [] as string[], volumes: [] as string[] };
 let work: string;
 let volume: string;
 let dns: string;
@@ -128,8 +129,6 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const id of created.containers) await podmanResult(['rm', '-f', '-v', '-t', '0', id]);
   for (const v of created.volumes) await podmanResult(['volume', 'rm', '-f', v]);
-  for (const link of created.links) await output('ip', ['link', 'del', link]);
-  for (const ns of created.netns) await output('ip', ['netns', 'del', ns]);
   rmSync(work, { recursive: true, force: true });
 }, 120_000);
 
@@ -537,30 +536,17 @@ describe('dns configuration errors', () => {
 });
 
 describe('dns recursion from a second host (a network namespace)', () => {
-  const suffix = Math.floor(Math.random() * 250);
-  const hostSide = `198.18.${suffix}.1`;
-  const client = `198.18.${suffix}.2`;
-  const ns = `podserve-dns-${uniqueSuffix()}`;
+  let second: SecondHost;
+  let hostSide: string;
+  let client: string;
+  let ns: string;
 
   beforeAll(async () => {
-    const link = `pd${uniqueSuffix()
-      .replace(/[^a-z0-9]/g, '')
-      .slice(-8)}`;
-    const sh = async (...args: string[]) => {
-      const r = await output('ip', args);
-      if (r.code !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
-    };
-    await sh('netns', 'add', ns);
-    created.netns.push(ns);
-    await sh('link', 'add', link, 'type', 'veth', 'peer', 'name', `${link}n`);
-    created.links.push(link);
-    await sh('link', 'set', `${link}n`, 'netns', ns);
-    await sh('addr', 'add', `${hostSide}/30`, 'dev', link);
-    await sh('link', 'set', link, 'up');
-    await sh('-n', ns, 'addr', 'add', `${client}/30`, 'dev', `${link}n`);
-    await sh('-n', ns, 'link', 'set', `${link}n`, 'up');
-    await sh('-n', ns, 'link', 'set', 'lo', 'up');
-    await sh('-n', ns, 'route', 'add', 'default', 'via', hostSide);
+    second = await createSecondHost('podserve-dns');
+    ({ hostSide, client, ns } = second);
+  });
+  afterAll(async () => {
+    await second?.remove();
   });
 
   const fromClient = async (target: number, name: string) =>

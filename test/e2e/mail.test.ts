@@ -14,6 +14,7 @@ import { connect } from 'node:tls';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSecondHost, type SecondHost } from '../support/netns.js';
 import { eventually, podman, podmanResult, uniqueSuffix } from '../support/podman.js';
 
 const CERTS = 'localhost/podserve-certificates:latest';
@@ -21,18 +22,9 @@ const MAIL = 'localhost/podserve-mail:latest';
 const ADMIN_PASSWORD = 'admin password 0123';
 const PORTS = { smtp: 25, submission: 587, submissions: 465, imap: 143, imaps: 993 } as const;
 
-const created = {
-  pods: [] as string[],
-  containers: [] as string[],
-  volumes: [] as string[],
-  netns: [] as string[],
-  links: [] as string[],
-};
-/** A second host: a network namespace joined to the host by a veth pair (198.18.x.0/30). */
-const outside = (() => {
-  const n = Math.floor(Math.random() * 250);
-  return { hostSide: `198.18.${n}.1`, client: `198.18.${n}.2`, ns: `podserve-mail-${uniqueSuffix()}` };
-})();
+const created = { pods: [] as string[], containers: [] as string[], volumes: [] as string[] };
+/** A second host (a network namespace), for the relay test and SMTP published on its link. */
+let outside: SecondHost;
 let outsidePort: number;
 let work: string;
 let certs: string;
@@ -112,6 +104,23 @@ async function startMail(): Promise<string> {
   return id;
 }
 
+/** The certificates image on the test's volume: `init` fills it, `renew` publishes a new generation. */
+const certificates = (mode: 'init' | 'renew') =>
+  podman([
+    'run',
+    '--rm',
+    '-e',
+    'DOMAIN=example.test',
+    '-e',
+    'CERT_SANS=mail.example.test',
+    '-v',
+    `${certs}:/data/state/certificates`,
+    CERTS,
+    'certificates',
+    '--mode',
+    mode,
+  ]);
+
 /** Each test starts from a ready service, whichever ran before it (or none, with -t). */
 const readyNow = () => eventually(async () => (await ready(mail)).code === 0, 30_000, 'mail readiness');
 
@@ -190,27 +199,6 @@ async function starttlsFingerprint(port: number, protocol: 'smtp' | 'imap'): Pro
 const smtps = () => session(host.submissions, /^220 .*\r\n/m, 'QUIT\r\n');
 const imapsGreeting = () => session(host.imaps, /^\* OK .*\r\n/m, 'a LOGOUT\r\n');
 
-async function makeOutsideHost(): Promise<void> {
-  const { hostSide, client, ns } = outside;
-  const link = `pm${uniqueSuffix()
-    .replace(/[^a-z0-9]/g, '')
-    .slice(-8)}`;
-  const sh = async (...args: string[]) => {
-    const r = await output('ip', args);
-    if (r.code !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
-  };
-  await sh('netns', 'add', ns);
-  created.netns.push(ns);
-  await sh('link', 'add', link, 'type', 'veth', 'peer', 'name', `${link}n`);
-  created.links.push(link);
-  await sh('link', 'set', `${link}n`, 'netns', ns);
-  await sh('addr', 'add', `${hostSide}/30`, 'dev', link);
-  await sh('link', 'set', link, 'up');
-  await sh('-n', ns, 'addr', 'add', `${client}/30`, 'dev', `${link}n`);
-  await sh('-n', ns, 'link', 'set', `${link}n`, 'up');
-  await sh('-n', ns, 'link', 'set', 'lo', 'up');
-}
-
 const publishedPort = async (id: string, port: number) =>
   Number(
     (await podman(['port', id, `${port}/tcp`]))
@@ -229,23 +217,10 @@ beforeAll(async () => {
     await podman(['volume', 'create', v]);
     created.volumes.push(v);
   }
-  await podman([
-    'run',
-    '--rm',
-    '-e',
-    'DOMAIN=example.test',
-    '-e',
-    'CERT_SANS=mail.example.test',
-    '-v',
-    `${certs}:/data/state/certificates`,
-    CERTS,
-    'certificates',
-    '--mode',
-    'init',
-  ]);
+  await certificates('init');
   const ca = await podman(['run', '--rm', '-v', `${certs}:/c:ro`, '--entrypoint', 'cat', CERTS, '/c/ca.pem']);
   writeFileSync(join(work, 'ca.pem'), ca);
-  await makeOutsideHost();
+  outside = await createSecondHost('podserve-mail');
   mail = await startMail();
   outsidePort = Number(
     (await podman(['port', mail, `${PORTS.smtp}/tcp`]))
@@ -263,8 +238,7 @@ afterAll(async () => {
   for (const id of created.containers) await podmanResult(['rm', '-f', '-v', '-t', '0', id]);
   for (const id of created.pods) await podmanResult(['pod', 'rm', '-f', id]);
   for (const v of created.volumes) await podmanResult(['volume', 'rm', '-f', v]);
-  for (const link of created.links) await output('ip', ['link', 'del', link]);
-  for (const ns of created.netns) await output('ip', ['netns', 'del', ns]);
+  await outside?.remove();
   rmSync(work, { recursive: true, force: true });
 }, 120_000);
 
@@ -467,20 +441,7 @@ describe('mail in its image', () => {
     const delays: number[] = [];
     try {
       for (let i = 0; i < 10; i++) {
-        await podman([
-          'run',
-          '--rm',
-          '-e',
-          'DOMAIN=example.test',
-          '-e',
-          'CERT_SANS=mail.example.test',
-          '-v',
-          `${certs}:/data/state/certificates`,
-          CERTS,
-          'certificates',
-          '--mode',
-          'renew',
-        ]);
+        await certificates('renew');
         const published = Date.now();
         const pem = await podman(['exec', mail, 'cat', '/data/state/certificates/cert.pem']);
         const want = new X509Certificate(pem).fingerprint256;

@@ -124,14 +124,17 @@ export abstract class DaemonService<C> extends BaseService<C> {
   }
 
   override statusDetails(): Record<string, unknown> {
-    const configuration =
-      'currentGeneration' in this.configs
-        ? this.configs.currentGeneration()
-        : Object.fromEntries(this.configs.sets.map((s) => [s.name, s.currentGeneration()]));
+    // Before configure() there are no configurations yet (a status call during start-up).
+    const configs = this.configs as ConfigSet | ConfigTransaction | undefined;
+    const configuration = !configs
+      ? null
+      : 'currentGeneration' in configs
+        ? configs.currentGeneration()
+        : Object.fromEntries(configs.sets.map((s) => [s.name, s.currentGeneration()]));
     return {
       ...(this.follower?.details() ?? {}),
       ...this.details(),
-      configuration: this.configs ? configuration : null,
+      configuration,
     };
   }
 
