@@ -28,6 +28,9 @@ export interface StopRequest {
 export async function stopWithEscalation(req: StopRequest, log: Logger, commands: CommandRunner): Promise<void> {
   const deadline = Date.now() + req.timeoutMs;
   const signal = 'signal' in req.action ? req.action.signal : 'SIGTERM';
+  // Whether every process in the group already had its stop signal: a second one is not sent,
+  // since many daemons read a repeated SIGTERM or SIGINT as "stop now" and a shell re-runs its trap.
+  let groupSignalled = false;
   if ('command' in req.action) {
     log.info({ pid: req.pid, argv: req.action.command, timeoutMs: req.timeoutMs }, 'stopping with its stop command');
     try {
@@ -39,6 +42,7 @@ export async function stopWithEscalation(req: StopRequest, log: Logger, commands
   } else if (req.action.target === 'group') {
     log.info({ pid: req.pid, signal, timeoutMs: req.timeoutMs }, `stopping with ${signal} to its process group`);
     killGroup(req.pid, signal);
+    groupSignalled = true;
   } else {
     log.info({ pid: req.pid, signal, timeoutMs: req.timeoutMs }, `stopping with ${signal}`);
     killOne(req.pid, signal);
@@ -54,12 +58,13 @@ export async function stopWithEscalation(req: StopRequest, log: Logger, commands
       );
       if (target === 'group') killGroup(req.pid, fast);
       else killOne(req.pid, fast);
+      groupSignalled ||= target === 'group';
     }
   }
   const leaderExited = await settlesWithin(req.exited, deadline - Date.now());
   // The main process is gone but workers or daemons it forked still hold the group: they get
   // the stop signal and the rest of the timeout.
-  if (leaderExited && groupAlive(req.pid)) killGroup(req.pid, signal);
+  if (leaderExited && !groupSignalled && groupAlive(req.pid)) killGroup(req.pid, signal);
   if (leaderExited && (await groupGone(req.pid, deadline))) return;
   log.warn(
     { pid: req.pid, timeoutMs: req.timeoutMs },

@@ -375,8 +375,9 @@ describe('a supervisor you can command', () => {
 
   it('sends the stop signal to the main process by default, to the group when declared, or runs a stop command', async () => {
     const log = join(dir.path, 'signals');
-    // The child of the shell logs which signal reached it; the shell itself exits on TERM.
-    const script = `(trap "echo child-term >> ${log}; exit 0" TERM; touch ${dir.path}/$NAME; while :; do sleep 0.05; done) & trap "exit 0" TERM; wait`;
+    // The child of the shell logs each TERM that reaches it and takes a moment to exit (a daemon
+    // finishing its work), so a second TERM sent once the shell has gone would be logged again.
+    const script = `(trap "echo child-term >> ${log}; sleep 0.3; exit 0" TERM; touch ${dir.path}/$NAME; while :; do sleep 0.05; done) & trap "exit 0" TERM; wait`;
     supervisor.add(
       sh('main', script, { env: { NAME: 'main' }, readiness: { file: `${dir.path}/main` }, stopTimeoutMs: 3_000 }),
     );
