@@ -10,7 +10,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { median, ok, podman, sleep, tableRows } from './bench-support.js';
+import { median, ok, podman, runtimeRssRow, sleep, tableRows } from './bench-support.js';
 
 const CERTS = 'localhost/podserve-certificates:latest';
 const APACHE = 'localhost/podserve-apache:latest';
@@ -91,21 +91,8 @@ export async function apacheRows(): Promise<string[]> {
     const sup = containers.at(-1) as string;
     const supPort = port(sup, 443);
 
-    // The runtime's RSS next to a bare Node in the same container, both idle for 35 s,
-    // before any load (after load the heap keeps what the access log's records churned).
-    podman('exec', '-d', sup, 'node', '-e', 'setInterval(() => {}, 1000)');
-    await sleep(35_000);
-    const rss = (pid: string) =>
-      Number(/VmRSS:\s+(\d+)/.exec(podman('exec', sup, 'cat', `/proc/${pid}/status`))?.[1]) / 1024;
-    const barePid = podman('exec', sup, 'pgrep', '-f', '-n', 'setInterval');
-    const runtime = rss('1');
-    const bareNode = rss(barePid);
-    row(
-      'RSS, apache service runtime (PID 1) vs bare Node in the same container',
-      `${runtime.toFixed(1)} MB vs ${bareNode.toFixed(1)} MB (${(runtime / bareNode).toFixed(3)}×)`,
-      '≤ 1.25 × bare',
-      runtime / bareNode <= 1.25,
-    );
+    // Before any load: after load the heap keeps what the access log's records churned.
+    await runtimeRssRow(sup, 'apache', row);
     // The same rendered configuration, started bare, with a copy of the certificate generation
     // it names: the renewals below prune that generation from the volume, and a bare graceful
     // restart would then fail to load it and end apache.

@@ -12,6 +12,7 @@ import pino from 'pino';
 import { apacheRows } from './bench-apache.js';
 import { certificateRows } from './bench-certificates.js';
 import { dnsRows } from './bench-dns.js';
+import { mailRows } from './bench-mail.js';
 
 const root = join(import.meta.dirname, '..');
 const main = join(root, 'dist', 'main.js');
@@ -182,14 +183,19 @@ async function probeLatency(): Promise<void> {
 
 try {
   if (!existsSync(main)) throw new Error('dist/main.js is missing: run npm run build');
-  await memory();
-  await crashToRestart();
-  await sigtermToExit();
-  await probeLatency();
+  // `--only apache,mail`: just those sections (while working on one); `--runtime-only`: no images.
+  const onlyAt = process.argv.indexOf('--only');
+  const only = onlyAt < 0 ? undefined : (process.argv[onlyAt + 1] ?? '').split(',');
+  const wanted = (section: string) => only === undefined || only.includes(section);
+  if (wanted('runtime')) {
+    await memory();
+    await crashToRestart();
+    await sigtermToExit();
+    await probeLatency();
+  }
   if (!process.argv.includes('--runtime-only')) {
-    rows.push(...(await certificateRows()));
-    rows.push(...(await apacheRows()));
-    rows.push(...(await dnsRows()));
+    const sections = { certificates: certificateRows, apache: apacheRows, dns: dnsRows, mail: mailRows };
+    for (const [section, rowsOf] of Object.entries(sections)) if (wanted(section)) rows.push(...(await rowsOf()));
   }
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';
   console.log(`\nPodServe runtime benchmark: Node ${process.version}, ${cpu}\n`);
