@@ -8,6 +8,7 @@ import { isoTime } from './iso-time.js';
 import { REDACTED_PATHS, Redactor } from './redactor.js';
 import { type FileSinkEvents, RotatingFile } from './rotating-file.js';
 import { StdoutWriter } from './stdout-writer.js';
+import { LogBatcher } from './log-batcher.js';
 
 const MiB = 1024 * 1024;
 
@@ -42,8 +43,9 @@ export interface LoggerHandle {
 
 /**
  * pino to stdout always, plus a file under the service's log dir when that dir is
- * writable. Destinations are synchronous: PID 1 exits with process.exit, and a log
- * line still in a buffer then would be lost exactly when it matters most.
+ * writable. Records of a 10 ms window are written together (LogBatcher),
+ * and every exit path flushes first: PID 1 exits with process.exit, and a log line still in a
+ * buffer then would be lost exactly when it matters most.
  */
 export async function createLogger(options: LoggerOptions): Promise<LoggerHandle> {
   const redactor = options.redactor ?? new Redactor();
@@ -60,7 +62,9 @@ export async function createLogger(options: LoggerOptions): Promise<LoggerHandle
       stream: pretty({ destination: stdout as unknown as DestinationStream, sync: true, colorize: true }),
     });
   } else {
-    streams.push({ level: 'trace', stream: stdout as unknown as DestinationStream });
+    const batched = new LogBatcher((batch) => stdout.write(batch));
+    flushers.unshift(() => batched.flushSync());
+    streams.push({ level: 'trace', stream: batched as unknown as DestinationStream });
   }
 
   let logFile: string | null = null;
@@ -80,8 +84,9 @@ export async function createLogger(options: LoggerOptions): Promise<LoggerHandle
         { suspended: (...a) => fileEvents.suspended(...a), resumed: (...a) => fileEvents.resumed(...a) },
         options.logFile?.retryMs,
       );
-      flushers.push(() => file.flushSync());
-      streams.push({ level: 'trace', stream: file as unknown as DestinationStream });
+      const batched = new LogBatcher((batch) => file.write(batch));
+      flushers.push(() => batched.flushSync(), () => file.flushSync());
+      streams.push({ level: 'trace', stream: batched as unknown as DestinationStream });
       logFile = candidate;
     } catch (err) {
       fileWarning = `log file ${candidate} is not writable (${errorMessage(err)}); logging to stdout only`;
@@ -144,6 +149,7 @@ export async function createLogger(options: LoggerOptions): Promise<LoggerHandle
         );
         stdout.dropped = 0;
       }
+      flush();
       await stdout.drain();
       flush();
     },

@@ -53,7 +53,7 @@ export class RotatingFile {
 
   write(line: string): void {
     if (this.fd === null && !this.reopen()) {
-      this.lost += 1;
+      this.lost += recordsIn(line);
       return;
     }
     const data = Buffer.from(this.partial ? `\n${line}` : line);
@@ -64,7 +64,7 @@ export class RotatingFile {
       this.size += written;
       if (written > 0) this.partial = true;
       this.suspend(err as NodeJS.ErrnoException);
-      this.lost += 1;
+      this.lost += recordsIn(line);
       return;
     }
     this.partial = false;
@@ -133,4 +133,11 @@ export class RotatingFile {
     this.partial = false;
     this.reopen(); // when it fails, the next write after retryMs tries again
   }
+}
+
+/** Records in what the logger wrote at once (one turn's lines, each ending in a newline). */
+export function recordsIn(batch: string): number {
+  let n = 0;
+  for (let i = batch.indexOf('\n'); i !== -1; i = batch.indexOf('\n', i + 1)) n++;
+  return Math.max(n, 1);
 }

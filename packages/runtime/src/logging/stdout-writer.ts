@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { constants, fstatSync, openSync, writeSync } from 'node:fs';
+import { recordsIn } from './rotating-file.js';
 
 /**
  * stdout for PID 1's log records, never blocking the event loop on a slow reader (podman's
@@ -68,7 +69,7 @@ export class StdoutWriter extends EventEmitter {
 
   private enqueue(data: Buffer): boolean {
     if (this.queuedBytes + data.length > this.maxQueuedBytes) {
-      this.dropped += 1;
+      this.dropped += recordsIn(data.toString());
       return false;
     }
     this.queue.push(data);
