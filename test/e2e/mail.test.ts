@@ -157,7 +157,10 @@ function session(name: keyof typeof PORTS, greeting: RegExp, goodbye: string): P
   const port = host[name];
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port, servername: 'mail.example.test', rejectUnauthorized: false });
-    const timer = setTimeout(() => socket.destroy(new Error(`no greeting on ${PORTS[name]} (host port ${port}) within 5 s`)), 5_000);
+    const timer = setTimeout(
+      () => socket.destroy(new Error(`no greeting on ${PORTS[name]} (host port ${port}) within 5 s`)),
+      5_000,
+    );
     let text = '';
     socket.on('data', (d) => {
       text += d.toString();
@@ -198,7 +201,8 @@ async function starttlsFingerprint(port: number, protocol: 'smtp' | 'imap'): Pro
 }
 
 /** How dovecot 2.4 ends a pre-login connection while it reloads (login-common's "Server shutting down"). */
-const DOVECOT_RELOAD_ABORT = /closed before the greeting \(said "(?:\* BYE Server shutting down\\r\\n)?", TLS not established\)/;
+const DOVECOT_RELOAD_ABORT =
+  /closed before the greeting \(said "(?:\* BYE Server shutting down\\r\\n)?", TLS not established\)/;
 const smtps = () => session('submissions', /^220 .*\r\n/m, 'QUIT\r\n');
 const imapsGreeting = () => session('imaps', /^\* OK .*\r\n/m, 'a LOGOUT\r\n');
 

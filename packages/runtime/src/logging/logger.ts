@@ -5,10 +5,10 @@ import pino, { type DestinationStream, type Level, type Logger, type StreamEntry
 import { errorMessage } from '../errors.js';
 import { mkdirpSync } from '../files/mkdirp.js';
 import { isoTime } from './iso-time.js';
+import { LogBatcher } from './log-batcher.js';
 import { REDACTED_PATHS, Redactor } from './redactor.js';
 import { type FileSinkEvents, RotatingFile } from './rotating-file.js';
 import { StdoutWriter } from './stdout-writer.js';
-import { LogBatcher } from './log-batcher.js';
 
 const MiB = 1024 * 1024;
 
@@ -85,7 +85,10 @@ export async function createLogger(options: LoggerOptions): Promise<LoggerHandle
         options.logFile?.retryMs,
       );
       const batched = new LogBatcher((batch) => file.write(batch));
-      flushers.push(() => batched.flushSync(), () => file.flushSync());
+      flushers.push(
+        () => batched.flushSync(),
+        () => file.flushSync(),
+      );
       streams.push({ level: 'trace', stream: batched as unknown as DestinationStream });
       logFile = candidate;
     } catch (err) {
