@@ -11,6 +11,7 @@ import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
+import { ImapFlow } from 'imapflow';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -198,6 +199,33 @@ async function starttlsFingerprint(port: number, protocol: 'smtp' | 'imap'): Pro
   const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(s.stdout)?.[0];
   if (!pem) throw new Error(`no certificate after STARTTLS on ${port}: ${s.stderr.slice(0, 200)}`);
   return new X509Certificate(pem).fingerprint256;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A logged-in IMAPS client (imapflow), and whether the server has closed it. */
+async function imapSession(user: string, pass: string): Promise<{ client: ImapFlow; readonly closed: boolean }> {
+  const client = new ImapFlow({
+    host: '127.0.0.1',
+    port: host.imaps,
+    secure: true,
+    logger: false,
+    tls: { ca: readFileSync(join(work, 'ca.pem')), servername: 'mail.example.test' },
+    auth: { user, pass },
+  });
+  let closed = false;
+  client.on('close', () => {
+    closed = true;
+  });
+  client.on('error', () => undefined);
+  await client.connect();
+  await client.mailboxOpen('INBOX');
+  return {
+    client,
+    get closed() {
+      return closed;
+    },
+  };
 }
 
 /** How dovecot 2.4 ends a pre-login connection while it reloads (login-common's "Server shutting down"). */
@@ -456,6 +484,8 @@ describe('mail in its image', () => {
       }
     };
     const load = Promise.all([loop(smtps, false), loop(imapsGreeting, true)]);
+    // A mail client that stays logged in (IDLE, as most do) across every renewal.
+    const session = await imapSession('admin@example.test', ADMIN_PASSWORD);
     const delays: number[] = [];
     try {
       for (let i = 0; i < 10; i++) {
@@ -474,6 +504,11 @@ describe('mail in its image', () => {
       running = false;
       await load;
     }
+    // Still logged in, more than 6 s after the last reload (dovecot's default would have ended it).
+    await sleep(7_000);
+    expect(session.closed, 'the logged-in IMAP session was closed by a renewal').toBe(false);
+    await session.client.noop();
+    await session.client.logout();
     console.log(
       `renewals under load: ${outcomes.ok} sessions ok, ${outcomes.reloadAborted.length} ended by dovecot's reload and served on a retry`,
     );
@@ -494,7 +529,7 @@ describe('mail in its image', () => {
       dovecot: status.details.latestGeneration,
     });
     expect(status.readiness.ok).toBe(true);
-  }, 240_000);
+  }, 300_000);
 
   it('keeps the users file whole and says why when the disk is full during an addition', async () => {
     // A state "volume" of its own: a 16 MiB tmpfs, filled up by the test.
@@ -765,4 +800,18 @@ describe('mail in its image', () => {
     );
     expect(dmarc.stdout + dmarc.stderr).toMatch(/REFUSED/);
   }, 150_000);
+  // Last: it stops the container the tests above share.
+  it('stops on SIGTERM inside the grace period with exit 0 while an IMAP session is logged in, nothing SIGKILLed', async () => {
+    await readyNow();
+    const session = await imapSession('admin@example.test', ADMIN_PASSWORD);
+    const t0 = Date.now();
+    await podman(['stop', '-t', '30', mail]);
+    const stopMs = Date.now() - t0;
+    const state = JSON.parse(await podman(['inspect', mail, '--format', '{{json .State}}']));
+    expect(state.ExitCode).toBe(0);
+    expect(stopMs).toBeLessThan(15_000);
+    const logs = (await podmanResult(['logs', mail])).stdout;
+    expect(logs).not.toMatch(/sending SIGKILL|did not stop within/);
+    await eventually(async () => session.closed, 5_000, 'the IMAP session ended by the stop');
+  }, 60_000);
 });

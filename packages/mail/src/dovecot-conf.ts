@@ -16,6 +16,11 @@ export function renderDovecot(s: MailSettings, tlsDir: string): ConfigFile[] {
 
     protocols = imap lmtp
     listen = *
+    # A reload (each certificate renewal) leaves logged-in sessions alone; with the default
+    # (yes) the old configuration's imap and TLS-proxying login processes get SIGTERM 6 s
+    # after it (measured: an IMAP session closed 6.2 s after a reload). On a stop the
+    # supervisor sends what is left of dovecot's process group the stop signal.
+    shutdown_clients = no
     base_dir = ${p.dovecotBase}
     # The supervisor reads both: warnings and errors on stderr, the rest on stdout.
     log_path = /dev/stderr
