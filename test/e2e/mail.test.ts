@@ -122,8 +122,30 @@ const certificates = (mode: 'init' | 'renew') =>
     mode,
   ]);
 
-/** Each test starts from a ready service, whichever ran before it (or none, with -t). */
-const readyNow = () => eventually(async () => (await ready(mail)).code === 0, 30_000, 'mail readiness');
+/**
+ * Each test starts from a ready service, whichever ran before it (or none, with -t). Readiness
+ * is re-evaluated every 15 s (and on every change), so one probe that timed out under load
+ * can leave it false that long: the wait allows 45 s, says on stderr what it saw when it took
+ * over 15 s, and on a timeout fails with each reason seen and the service's last log lines.
+ */
+async function readyNow(): Promise<void> {
+  const started = Date.now();
+  const seen = new Set<string>();
+  await eventually(
+    async () => {
+      const r = await ready(mail);
+      if (r.code !== 0) seen.add(`${r.stdout}${r.stderr}`.trim());
+      return r.code === 0;
+    },
+    45_000,
+    'mail readiness',
+  ).catch(async (err: Error) => {
+    const logs = (await podmanResult(['logs', '--tail', '40', mail])).stdout;
+    throw new Error(`${err.message}; readiness said: ${[...seen].join(' | ')}\nlast log lines:\n${logs}`);
+  });
+  const tookMs = Date.now() - started;
+  if (tookMs > 15_000) console.warn(`mail readiness took ${tookMs} ms; it said: ${[...seen].join(' | ')}`);
+}
 
 /** A plain-text IMAP session: the greeting, then each command and its tagged answer; all that was said. */
 function plainImap(port: number, commands: string[]): Promise<string> {
@@ -813,5 +835,5 @@ describe('mail in its image', () => {
     const logs = (await podmanResult(['logs', mail])).stdout;
     expect(logs).not.toMatch(/sending SIGKILL|did not stop within/);
     await eventually(async () => session.closed, 5_000, 'the IMAP session ended by the stop');
-  }, 60_000);
+  }, 90_000);
 });

@@ -44,10 +44,22 @@ describe('exec', () => {
   });
 
   it('SIGKILLs leftovers that ignore the stop signal once EXEC_STOP_TIMEOUT has passed', async () => {
-    const { env } = sandboxEnv();
+    const { dir, env } = sandboxEnv();
+    const trapped = join(dir, 'trapped');
     const started = Date.now();
+    // The command exits only once its leftover ignores SIGTERM: on a loaded host the leftover
+    // could otherwise get the stop signal before its trap was set, and die of it at once.
+    const leftover = `sh -c 'trap "" TERM; touch ${trapped}; sleep 300' & echo "bg=$!"`;
     const result = await runToEnd(
-      ['node', distMain, 'exec', '--', 'sh', '-c', `sh -c 'trap "" TERM; sleep 300' & echo "bg=$!"; exit 0`],
+      [
+        'node',
+        distMain,
+        'exec',
+        '--',
+        'sh',
+        '-c',
+        `${leftover}; while [ ! -e ${trapped} ]; do sleep 0.01; done; exit 0`,
+      ],
       { ...env, EXEC_STOP_TIMEOUT: '1s' },
     );
     const pid = Number(/bg=(\d+)/.exec(result.stdout)?.[1]);

@@ -12,7 +12,13 @@ export interface HealthSource {
   processes(): ServiceStatus['processes'];
 }
 
-const CHECK_TIMEOUT_MS = 1_000;
+/**
+ * How long a liveness or readiness evaluation may take before it counts as failed. A service's
+ * own probes carry 2 s timeouts (a TLS handshake each), so the bound sits above them: at 1 s,
+ * mail's readiness (handshakes on 25, 587 and 143, and LMTP) timed out under a loaded host and
+ * left the service unready until the next evaluation.
+ */
+const CHECK_TIMEOUT_MS = 3_000;
 /** How long a status evaluated for one caller answers the next ones too (unless something changed). */
 const SHARED_STATUS_MS = 1_000;
 
@@ -35,6 +41,8 @@ export class StatusPublisher {
   private lastContent = '';
   private removed = false;
   private sinceEvaluation = 0;
+  /** The last evaluation's readiness: while false, every heartbeat evaluates again. */
+  private lastReady = false;
   /** The evaluation callers of `current()` share: one at a time, reused for SHARED_STATUS_MS. */
   private shared: { promise: Promise<Evaluated>; settledAt: number | null } | null = null;
   private readonly startedAt = isoTime();
@@ -108,7 +116,9 @@ export class StatusPublisher {
 
   private beat(): void {
     this.sinceEvaluation += this.heartbeatMs;
-    if (this.sinceEvaluation >= this.recheckMs || this.lastContent === '') {
+    // Not ready: evaluate again at every beat, so a probe that failed once (a handshake slowed
+    // by a loaded host) keeps the service unready for one heartbeat, not a whole recheck period.
+    if (this.sinceEvaluation >= this.recheckMs || this.lastContent === '' || !this.lastReady) {
       void this.publish();
       return;
     }
@@ -176,6 +186,7 @@ export class StatusPublisher {
 
   private async write(): Promise<void> {
     const status = await this.evaluate();
+    this.lastReady = status.readiness.ok;
     try {
       const content = JSON.stringify(status);
       if (content === this.lastContent) {
