@@ -141,7 +141,7 @@ describe('ctl against a running service', () => {
       ['GET', 'http://[bad/v1/status', undefined, 400, 'bad_request'],
       ['GET', '/v1/nothing', undefined, 404, 'not_found'],
     ];
-    // Every endpoint takes its one method; anything else is 405 with Allow.
+    // Every endpoint takes its one method; anything else is 405 with Allow (the protocol's code: bad_request).
     for (const [path, allowed] of [
       ['/v1/status', 'GET'],
       ['/v1/logs', 'GET'],
@@ -151,7 +151,7 @@ describe('ctl against a running service', () => {
       ['/v1/actions/x', 'POST'],
     ] as const) {
       for (const method of ['GET', 'POST', 'PUT', 'DELETE', 'PATCH']) {
-        if (method !== allowed) cases.push([method, path, undefined, 405, 'method_not_allowed']);
+        if (method !== allowed) cases.push([method, path, undefined, 405, 'bad_request']);
       }
     }
     for (const [method, path, body, status, code] of cases) {
@@ -159,6 +159,8 @@ describe('ctl against a running service', () => {
       expect(answer.status, `${method} ${path} ${body ?? ''}`).toBe(status);
       expect(JSON.parse(answer.body), `${method} ${path}`).toMatchObject({ error: { code } });
       if (status === 405) expect(answer.headers).toMatch(/^allow: (GET|POST)\r?$/im);
+      // An error answer says its protocol version too, so a client can tell it from a stranger's.
+      expect(answer.headers, `${method} ${path}`).toMatch(/^podserve-protocol: 1\r?$/im);
     }
     const errors = parseRecords(run.stdout()).filter((r) => r.level === 'error' || r.level === 'fatal');
     expect(errors).toEqual([]);
@@ -184,7 +186,7 @@ describe('ctl against a running service', () => {
     const reset = answers.filter((a) => a.status === 0);
     expect(ok.length + busy.length + reset.length).toBe(300);
     expect(ok.length).toBeGreaterThanOrEqual(64);
-    for (const a of busy) expect(JSON.parse(a.body).error.code).toBe('busy');
+    for (const a of busy) expect(JSON.parse(a.body).error.code).toBe('unavailable');
     // 300 callers within ~300 ms: one evaluation (two if the window turned), not 300. The
     // status publisher's own heartbeat may add one.
     const after = await runs();
@@ -204,6 +206,69 @@ describe('ctl against a running service', () => {
     const help = await ctl('--help');
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^ctl: command a running service/);
+  });
+
+  it('numbers log records for a reader that resumes: after an id it gets exactly what followed, and hears of a restart', async () => {
+    const run = startFixture([{ name: 'steady', command: 'sleep', args: ['1000'] }]);
+    await run.waitFor((r) => r.stdout().includes('fixture ready'), 20_000, 'ready');
+    const socket = join(dir.path, 'run', 'fixture.sock');
+    const { get } = await import('node:http');
+    const logs = (query: string) =>
+      new Promise<{ headers: Record<string, unknown>; lines: Array<{ id: string; record: { msg?: string } }> }>(
+        (resolve, reject) =>
+          get({ socketPath: socket, path: `/v1/logs?${query}` }, (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (text += c));
+            res.on('end', () =>
+              resolve({
+                headers: res.headers,
+                lines: text
+                  .split('\n')
+                  .filter(Boolean)
+                  .map((l) => JSON.parse(l)),
+              }),
+            );
+          }).on('error', reject),
+      );
+    const all = await logs('lines=1000&ids=1');
+    expect(all.lines.length).toBeGreaterThan(3);
+    const ids = all.lines.map((l) => l.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    // Resuming after the third record: the rest, none repeated, none left out.
+    const resumed = await logs(`after=${encodeURIComponent(ids[2] as string)}`);
+    expect(resumed.headers['podserve-log-missed']).toBe('0');
+    expect(resumed.lines.map((l) => l.id).slice(0, ids.length - 3)).toEqual(ids.slice(3));
+    // An id of another run (the service restarted): everything kept, and the answer says so.
+    const other = await logs('after=zzzz.2');
+    expect(other.headers['podserve-log-missed']).toBe('restarted');
+    expect(other.lines[0]?.id).toBe(ids[0]);
+    expect((await rawRequest(socket, 'GET', '/v1/logs?after=../x')).status).toBe(400);
+  });
+
+  it('refuses an answer in another protocol version (exit 76), or from something that is no PodServe socket', async () => {
+    const { createServer } = await import('node:http');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(dir.path, 'run'), { recursive: true });
+    // A server of a newer release: a status answer, but protocol 2.
+    for (const [header, expected] of [
+      ['2', /speaks PodServe protocol "2"; this client speaks 1 \(this client is older than the server/],
+      [undefined, /did not say which PodServe protocol it speaks/],
+    ] as const) {
+      const path = join(dir.path, 'run', `other-${header ?? 'none'}.sock`);
+      const server = createServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json', ...(header ? { 'podserve-protocol': header } : {}) });
+        res.end('{"service":"future"}');
+      });
+      await new Promise<void>((resolve) => server.listen(path, resolve));
+      try {
+        const answer = await ctl('--socket', path, 'status');
+        expect(answer.code).toBe(76);
+        expect(answer.stderr).toMatch(expected);
+      } finally {
+        server.close();
+      }
+    }
   });
 
   it('certificates: `ctl renew` publishes a new generation and status shows it', async () => {

@@ -104,6 +104,6 @@ Options:
                   the command line
 
 Exit code: 0 done; 1 the service refused or failed the request (the reason on stderr);
-69 nothing answers; 64 bad command line.
+69 nothing answers; 76 it answers in another protocol version; 64 bad command line.
 `;
 }

@@ -27,6 +27,7 @@ export function dnsActions(parts: Parts): Record<string, ServiceAction> {
   };
   return {
     records: {
+      readOnly: true,
       summary: 'list the dynamic records (RFC 2136: ACME challenges, records added here)',
       run: async () => dynamic(false).list(),
     },
@@ -48,6 +49,7 @@ export function dnsActions(parts: Parts): Record<string, ServiceAction> {
       run: async (input) => dynamic(true).remove(input),
     },
     ds: {
+      readOnly: true,
       summary: 'the DS record(s) to publish at the parent zone (DNSSEC)',
       run: async () => {
         dynamic(false);

@@ -47,6 +47,7 @@ export function mailActions(parts: Parts): Record<string, ServiceAction<never>> 
   };
   const actions = {
     users: {
+      readOnly: true,
       summary: 'list the users (address and mailbox)',
       run: async () => store().listUsers(),
     },
@@ -68,6 +69,7 @@ export function mailActions(parts: Parts): Record<string, ServiceAction<never>> 
       run: async (i: { address: string }) => store().deleteUser(i.address),
     },
     aliases: {
+      readOnly: true,
       summary: 'list the aliases',
       run: async () => store().listAliases(),
     },
@@ -82,6 +84,7 @@ export function mailActions(parts: Parts): Record<string, ServiceAction<never>> 
       run: async (i: { source: string }) => store().deleteAlias(i.source),
     },
     queue: {
+      readOnly: true,
       summary: 'the messages waiting in the queue (postqueue -j)',
       run: async () =>
         (await postqueue(['-j']))
@@ -110,6 +113,7 @@ export function mailActions(parts: Parts): Record<string, ServiceAction<never>> 
       },
     },
     dkim: {
+      readOnly: true,
       summary: 'the DKIM record to publish (TXT at SELECTOR._domainkey.DOMAIN)',
       phases: ['starting', 'ready'],
       run: async () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { ActionInfo, ProcessStatus } from '@podserve/runtime';
+import type { ActionInfo, ProcessStatus, StatusResponse } from '@podserve/protocol';
 import { UsageError } from '@podserve/runtime/errors';
 import { findService } from '../services.js';
 import { ctlUsage } from '../usage.js';
@@ -8,18 +8,8 @@ import { actionInput, actionsText, resolveAction } from './action-call.js';
 
 /** sysexits: the service could not be reached. */
 const EXIT_UNAVAILABLE = 69;
-
-interface Status {
-  service: string;
-  pid: number;
-  mode: string;
-  phase: string;
-  readiness: { ok: boolean; reason: string };
-  liveness: { ok: boolean; reason: string };
-  processes: ProcessStatus[];
-  details: Record<string, unknown>;
-  actions: ActionInfo[];
-}
+/** sysexits EX_PROTOCOL: it answered in a protocol version this ctl does not speak. */
+const EXIT_PROTOCOL = 76;
 
 /**
  * `ctl [--socket PATH | --service NAME] [--json] COMMAND …`: talks to a running service's
@@ -57,7 +47,7 @@ export async function ctlCommand(args: readonly string[], env: NodeJS.ProcessEnv
       client.controlRequest<T>(socket, method, path, body);
     switch (command) {
       case 'status': {
-        const status = await call<Status>('GET', '/v1/status');
+        const status = await call<StatusResponse>('GET', '/v1/status');
         process.stdout.write(json ? `${JSON.stringify(status, null, 2)}\n` : statusTable(status));
         return status.readiness.ok ? 0 : 1;
       }
@@ -123,6 +113,10 @@ export async function ctlCommand(args: readonly string[], env: NodeJS.ProcessEnv
     if (err instanceof client.ControlUnavailable) {
       process.stderr.write(`ctl: ${err.message}\n`);
       return EXIT_UNAVAILABLE;
+    }
+    if (err instanceof client.ProtocolMismatch) {
+      process.stderr.write(`ctl: ${err.message}\n`);
+      return EXIT_PROTOCOL;
     }
     if (err instanceof client.ControlRequestError) {
       process.stderr.write(`ctl ${command}: ${err.message}\n`);
@@ -194,7 +188,7 @@ async function readSecret(): Promise<string> {
   return secret;
 }
 
-function statusTable(s: Status): string {
+function statusTable(s: StatusResponse): string {
   const mark = (ok: boolean) => (ok ? 'ok' : 'NOT OK');
   // The header is the verdict: a service in its ready phase whose checks fail is not ready.
   const verdict = s.readiness.ok ? 'ready' : `NOT READY (phase ${s.phase})`;

@@ -1,9 +1,11 @@
 import { readdirSync } from 'node:fs';
 import { request } from 'node:http';
+import type { ErrorResponse } from '@podserve/protocol';
+import { checkProtocolVersion, PROTOCOL_HEADER, ProtocolMismatch } from '@podserve/protocol/wire';
 import { PodServeError } from '../errors.js';
-import type { ErrorResponse } from './protocol.js';
 
 export { DEFAULT_RUN_DIR } from '../health/status.js';
+export { ProtocolMismatch };
 
 /** The service did not answer at all (no socket, nobody listening). */
 export class ControlUnavailable extends PodServeError {
@@ -66,6 +68,13 @@ export function controlRequest<T>(
         headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
       },
       (res) => {
+        try {
+          checkProtocolVersion(res.headers[PROTOCOL_HEADER], socketPath);
+        } catch (err) {
+          res.resume();
+          reject(err);
+          return;
+        }
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
@@ -115,6 +124,13 @@ export function controlStream(
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, method: 'GET', path, signal }, (res) => {
+      try {
+        checkProtocolVersion(res.headers[PROTOCOL_HEADER], socketPath);
+      } catch (err) {
+        res.resume();
+        reject(err);
+        return;
+      }
       if ((res.statusCode ?? 0) >= 300) {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, dirname, join } from 'node:path';
+import { type ErrorCode, errorBody, PROTOCOL_HEADER, PROTOCOL_PATH, PROTOCOL_VERSION } from '@podserve/protocol/wire';
 import { errorMessage, PodServeError } from '../errors.js';
 import { chmod, lstat, mkdtemp, rename, rm, unlink } from '../files/fs.js';
 import type { Logger } from '../logging/logger.js';
 import type { ProcessStatus } from '../supervisor/supervised-process.js';
 import type { LogBuffer } from './log-buffer.js';
-import type { ActionInfo, ErrorResponse, StatusResponse } from './protocol.js';
+import type { ActionInfo, StatusResponse } from './protocol.js';
 
 export type ProcessRequest = 'start' | 'stop' | 'restart';
 
@@ -80,7 +81,7 @@ export async function startControlServer(
     // Every caller costs memory until answered: past the bound, a clear 503 instead.
     if (inFlight >= MAX_CONCURRENT_REQUESTS) {
       res.setHeader('retry-after', '1');
-      sendError(res, 503, 'busy', `over ${MAX_CONCURRENT_REQUESTS} requests in progress; try again`);
+      sendError(res, 503, 'unavailable', `over ${MAX_CONCURRENT_REQUESTS} requests in progress; try again`);
       return;
     }
     inFlight += 1;
@@ -99,7 +100,7 @@ export async function startControlServer(
     };
     void route(req, res, handlers, log, slot).catch((err: unknown) => {
       log.error({ err: errorMessage(err), url: req.url }, 'control request failed');
-      if (!res.headersSent) sendError(res, 500, 'internal', errorMessage(err));
+      if (!res.headersSent) sendError(res, 500, 'failed', errorMessage(err));
       else res.destroy();
     });
   });
@@ -170,8 +171,8 @@ async function route(
   }
   const parts = url.pathname.split('/').filter(Boolean);
   log.debug({ method, path: url.pathname }, `control: ${method} ${url.pathname}`);
-  if (parts[0] !== 'v1')
-    return sendError(res, 404, 'not_found', `no such endpoint: ${url.pathname} (the API is under /v1/)`);
+  if (`/${parts[0]}` !== PROTOCOL_PATH)
+    return sendError(res, 404, 'not_found', `no such endpoint: ${url.pathname} (the API is under ${PROTOCOL_PATH}/)`);
   const [, resource, name, verb] = parts;
   try {
     if (resource === 'status' && parts.length === 2) {
@@ -186,7 +187,7 @@ async function route(
         : sendError(
             res,
             500,
-            'reload_failed',
+            'failed',
             reason
               ? `reload failed; the previous configuration keeps running: ${reason}`
               : 'reload failed; see the logs (the previous configuration keeps running)',
@@ -227,20 +228,29 @@ async function route(
 }
 
 /** The HTTP answer for an error a handler threw on purpose; undefined for a bug (500 internal). */
-function errorAnswer(err: unknown, path: string): { status: number; code: string; message: string } | undefined {
+function errorAnswer(err: unknown, path: string): { status: number; code: ErrorCode; message: string } | undefined {
   if (err instanceof URIError) return { status: 400, code: 'bad_request', message: `malformed name in ${path}` };
   if (!(err instanceof PodServeError)) return undefined;
-  const kinds: Array<[new (...a: never[]) => PodServeError, number, string]> = [
+  const kinds: Array<[new (...a: never[]) => PodServeError, number, ErrorCode]> = [
     [NotFound, 404, 'not_found'],
     [BadRequest, 400, 'bad_request'],
     [Conflict, 409, 'conflict'],
     [Unavailable, 503, 'unavailable'],
     [RequestFailed, 500, 'failed'],
   ];
-  const [, status, code] = kinds.find(([kind]) => err instanceof kind) ?? [PodServeError, 400, 'refused'];
+  // Any other PodServeError is a refusal of what the caller asked: never a 500.
+  const [, status, code] = kinds.find(([kind]) => err instanceof kind) ?? [PodServeError, 400, 'bad_request'];
   return { status, code, message: err.message };
 }
 
+/**
+ * `GET /v1/logs?lines=N[&follow=1][&ids=1][&after=ID]`: NDJSON, the last N records, then each new
+ * one while following. With `ids=1` each line is `{"id":"INSTANCE.SEQ","record":{…}}`, and
+ * `after=ID` (an id from an earlier answer) starts after that record instead: the API's
+ * Server-Sent Events resume from `Last-Event-ID` that way. An id from another run of the service
+ * starts from the oldest record kept; the `podserve-log-missed` header says how many records
+ * after `after` were dropped already (the buffer is bounded), `restarted` when the run changed.
+ */
 function streamLogs(url: URL, res: ServerResponse, logs: LogBuffer, slot: { follow(): boolean }): void {
   const raw = url.searchParams.get('lines') ?? '100';
   const lines = Number(raw);
@@ -248,21 +258,51 @@ function streamLogs(url: URL, res: ServerResponse, logs: LogBuffer, slot: { foll
     sendError(res, 400, 'bad_request', `lines must be a whole number from 0 to ${logs.capacity}; found "${raw}"`);
     return;
   }
-  const follow = url.searchParams.get('follow') === '1';
-  if (follow && !slot.follow()) {
-    sendError(res, 503, 'busy', `${MAX_FOLLOWERS} log followers are connected already; try again later`);
+  const after = url.searchParams.get('after');
+  const resume = after === null ? undefined : /^([0-9a-z]{1,16})\.(\d{1,15})$/.exec(after);
+  if (after !== null && !resume) {
+    sendError(
+      res,
+      400,
+      'bad_request',
+      `after must be a log id as an earlier answer gave it (INSTANCE.SEQ); found "${after.slice(0, 40)}"`,
+    );
     return;
   }
-  res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-  for (const line of logs.last(lines)) res.write(`${line}\n`);
+  const ids = url.searchParams.get('ids') === '1' || resume !== undefined;
+  const follow = url.searchParams.get('follow') === '1';
+  if (follow && !slot.follow()) {
+    sendError(res, 503, 'unavailable', `${MAX_FOLLOWERS} log followers are connected already; try again later`);
+    return;
+  }
+  let backlog: Array<{ seq: number; line: string }>;
+  let missed = '0';
+  if (resume) {
+    const sameRun = resume[1] === logs.instance;
+    const since = logs.since(sameRun ? Number(resume[2]) : 0);
+    backlog = since.entries;
+    missed = sameRun ? String(since.missed) : 'restarted';
+  } else backlog = logs.lastEntries(lines);
+  const format = (line: string, seq: number) =>
+    // A record cut to fit the buffer is no JSON object any more: it goes as a string then.
+    ids
+      ? `{"id":"${logs.instance}.${seq}","record":${line.endsWith('}') ? line : JSON.stringify(line)}}\n`
+      : `${line}\n`;
+  res.writeHead(200, {
+    'content-type': 'application/x-ndjson',
+    [PROTOCOL_HEADER]: String(PROTOCOL_VERSION),
+    'podserve-log-instance': logs.instance,
+    'podserve-log-missed': missed,
+  });
+  for (const { seq, line } of backlog) res.write(format(line, seq));
   if (!follow) {
     res.end();
     return;
   }
   // A follower that does not read (a paused pager) is cut off rather than buffered without end.
-  const stop = logs.follow((line) => {
+  const stop = logs.follow((line, seq) => {
     if (res.writableLength > FOLLOW_BUFFER_BYTES) res.destroy();
-    else res.write(`${line}\n`);
+    else res.write(format(line, seq));
   });
   res.on('close', stop);
 }
@@ -270,7 +310,8 @@ function streamLogs(url: URL, res: ServerResponse, logs: LogBuffer, slot: { foll
 function allow(req: IncomingMessage, res: ServerResponse, method: 'GET' | 'POST'): boolean {
   if (req.method === method) return true;
   res.setHeader('allow', method);
-  sendError(res, 405, 'method_not_allowed', `use ${method} for ${req.url}`);
+  // 405 is HTTP's word for it; the protocol's code is the caller's mistake.
+  sendError(res, 405, 'bad_request', `use ${method} for ${req.url}`);
   return false;
 }
 
@@ -298,13 +339,16 @@ async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknow
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    [PROTOCOL_HEADER]: String(PROTOCOL_VERSION),
+  });
   res.end(text);
 }
 
-function sendError(res: ServerResponse, status: number, code: string, message: string, details?: unknown): void {
-  const body: ErrorResponse = { error: { code, message, ...(details === undefined ? {} : { details }) } };
-  sendJson(res, status, body);
+function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string, details?: unknown): void {
+  sendJson(res, status, errorBody(code, message, details));
 }
 
 async function exists(path: string): Promise<boolean> {

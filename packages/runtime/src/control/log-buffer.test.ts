@@ -28,4 +28,29 @@ describe('LogBuffer', () => {
     expect(b.last(1)).toEqual(['short']);
     expect(seen).toHaveLength(2);
   });
+
+  it('numbers each line, and tells a reader resuming after a line what follows and how much it missed', () => {
+    const b = new LogBuffer(3, 1_000);
+    const followed: number[] = [];
+    b.follow((_line, seq) => followed.push(seq));
+    b.write('a\nb\n');
+    expect(b.since(1)).toEqual({ entries: [{ seq: 2, line: 'b' }], missed: 0 });
+    b.write('c\nd\ne\n');
+    expect(followed).toEqual([1, 2, 3, 4, 5]);
+    // Kept: 3, 4, 5. From 1, line 2 is gone; from 4, only 5 follows; from 5, nothing.
+    expect(b.since(1)).toEqual({
+      entries: [
+        { seq: 3, line: 'c' },
+        { seq: 4, line: 'd' },
+        { seq: 5, line: 'e' },
+      ],
+      missed: 1,
+    });
+    expect(b.since(4)).toEqual({ entries: [{ seq: 5, line: 'e' }], missed: 0 });
+    expect(b.since(5)).toEqual({ entries: [], missed: 0 });
+    expect(b.lastEntries(2)).toEqual([
+      { seq: 4, line: 'd' },
+      { seq: 5, line: 'e' },
+    ]);
+  });
 });

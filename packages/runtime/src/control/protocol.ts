@@ -1,53 +1,16 @@
-import type { HealthResult, Phase } from '../health/status.js';
-import type { ProcessStatus } from '../supervisor/supervised-process.js';
-
 /**
- * The control channel's wire format, shared by the server in every runtime, `ctl`, and the
- * pod-wide HTTPS API that will sit on these sockets. Paths are versioned: /v1/…
+ * The control channel's wire format lives in @podserve/protocol, shared by the server in every
+ * runtime, `ctl`, the pod's HTTPS API and the remote CLI. Here: where a service's socket is.
  */
-export const CONTROL_API_VERSION = 'v1';
+export type {
+  ActionInfo,
+  ErrorResponse,
+  RuntimeFootprint,
+  StatusResponse,
+} from '@podserve/protocol';
+export { PROTOCOL_PATH as CONTROL_API_PATH } from '@podserve/protocol/wire';
 
-export interface StatusResponse {
-  service: string;
-  pid: number;
-  mode: string;
-  phase: Phase;
-  readiness: HealthResult;
-  liveness: HealthResult;
-  processes: ProcessStatus[];
-  /** What the service adds (certificates: the published generation; consumers: the one they serve). */
-  details: Record<string, unknown>;
-  actions: ActionInfo[];
-  /** PID 1's own footprint, for soak runs and the API: bytes, and open descriptors. */
-  runtime: RuntimeFootprint;
-}
-
-export interface RuntimeFootprint {
-  rss: number;
-  heapUsed: number;
-  heapTotal: number;
-  external: number;
-  arrayBuffers: number;
-  fds: number;
-  uptimeSeconds: number;
-}
-
-export interface ActionInfo {
-  name: string;
-  summary: string;
-  /** The phases it runs in (others answer 503). */
-  phases: Phase[];
-  /** Its input and output as JSON Schema (draft 2020-12); a secret field is `writeOnly`. */
-  input?: Record<string, unknown>;
-  output?: Record<string, unknown>;
-}
-
-/** One error shape everywhere: `{ error: { code, message, details? } }`. */
-export interface ErrorResponse {
-  error: { code: string; message: string; details?: unknown };
-}
-
-/** `<run dir>/<service>.sock`: one per running service, in the volume the pod's containers share. */
+/** `<run dir>/<service>.sock`: one per running service, in the service's run directory. */
 export function controlSocketPath(runDir: string, service: string): string {
   return `${runDir.replace(/\/+$/, '')}/${service}.sock`;
 }

@@ -44,5 +44,12 @@ describe('describeAction', () => {
       summary: 'renew now',
       phases: ['ready'],
     });
+    // A listing says it changes nothing: the pod's API lets a read token call it.
+    expect(describeAction('users', { summary: 'list', readOnly: true, run: async () => [] })).toEqual({
+      name: 'users',
+      summary: 'list',
+      phases: ['ready'],
+      readOnly: true,
+    });
   });
 });

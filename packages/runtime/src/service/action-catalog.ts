@@ -26,7 +26,13 @@ export function describeAction(name: string, action: ServiceAction): ActionInfo 
     if (action.output) schemas.output = convert(action.output, 'output');
     converted.set(action, schemas);
   }
-  return { name, summary: action.summary, phases: [...(action.phases ?? DEFAULT_ACTION_PHASES)], ...schemas };
+  return {
+    name,
+    summary: action.summary,
+    phases: [...(action.phases ?? DEFAULT_ACTION_PHASES)],
+    ...(action.readOnly ? { readOnly: true } : {}),
+    ...schemas,
+  };
 }
 
 function convert(schema: v.GenericSchema, typeMode: 'input' | 'output'): JsonSchema {

@@ -170,6 +170,8 @@ export interface ServiceAction<I = Record<string, unknown>> {
   secrets?: readonly string[];
   /** The phases it may run in; by default only once the service is ready. */
   phases?: readonly Phase[];
+  /** It changes nothing (a listing, a record to publish): the pod's API lets a `read` token call it. */
+  readOnly?: boolean;
   run(input: I): Promise<unknown>;
 }
 
