@@ -1,6 +1,7 @@
 // First: signal listeners before anything else loads (a PID 1 ignores SIGTERM without one).
 import '@podserve/runtime/early';
 import { UsageError } from '@podserve/runtime/errors';
+import { apiTokenCommand } from './commands/api-token.js';
 import { ctlCommand } from './commands/ctl.js';
 import { execCommand } from './commands/exec.js';
 import { healthCommand } from './commands/health.js';
@@ -31,10 +32,12 @@ async function main(argv: readonly string[]): Promise<number> {
       return execCommand(rest);
     case 'ctl':
       return ctlCommand(rest, process.env);
+    case 'api-token':
+      return apiTokenCommand(rest);
   }
   const entry = findService(command);
   if (entry) return serviceCommand(entry, rest);
-  const known = [...services.map((s) => s.name), 'exec', 'health', 'ctl'].join(', ');
+  const known = [...services.map((s) => s.name), 'exec', 'health', 'ctl', 'api-token'].join(', ');
   throw new UsageError(
     command.startsWith('-')
       ? `unknown option "${command}"; expected a service or one of: ${known}`

@@ -23,6 +23,7 @@ export const packageLoaders: Readonly<Record<string, () => Promise<Record<string
   '@podserve/apache': () => import('@podserve/apache'),
   '@podserve/dns': () => import('@podserve/dns'),
   '@podserve/mail': () => import('@podserve/mail'),
+  '@podserve/api': () => import('@podserve/api'),
 };
 
 export interface RegistryEntry {
