@@ -7,11 +7,14 @@ import { execFileSync } from 'node:child_process';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { queryDns } from '@podserve/dns';
+import { ImapFlow } from 'imapflow';
+import nodemailer from 'nodemailer';
 import { ok, podman, sleep } from './bench-support.js';
 
 const CERTS = 'localhost/podserve-certificates:latest';
 const APACHE = 'localhost/podserve-apache:latest';
 const DNS = 'localhost/podserve-dns:latest';
+const MAIL = 'localhost/podserve-mail:latest';
 const DOMAIN = 'example.test';
 /** Requests in flight at most: a slow service gets fewer requests, not an unbounded pile of them. */
 const MAX_IN_FLIGHT = 64;
@@ -309,4 +312,143 @@ const dns: Workload = {
   },
 };
 
-export const workloads: Record<string, Workload> = { apache, dns };
+/** mail: messages submitted on 587 (STARTTLS, AUTH; DKIM-signed) to a user, and every fourth
+ * "request" an IMAPS login that reads the mailbox's STATUS; at every renewal a new certificate
+ * published (postfix and dovecot reload), a user added or deleted with `ctl` (the users file and
+ * the socketmap), and the soak user's mailbox emptied over IMAP so the volume does not fill. */
+const mail: Workload = {
+  images: [CERTS, MAIL],
+  unit: 'messages and IMAP logins',
+  async start({ suffix, extraArgs, nodeFlags, created }) {
+    const certs = `podserve-soak-mailcerts-${suffix}`;
+    const state = `podserve-soak-mail-${suffix}`;
+    for (const v of [certs, state]) {
+      podman('volume', 'create', v);
+      created.volumes.push(v);
+    }
+    const certificates = (mode: 'init' | 'renew') =>
+      podman(
+        'run',
+        '--rm',
+        '-e',
+        `DOMAIN=${DOMAIN}`,
+        '-e',
+        `CERT_SANS=mail.${DOMAIN}`,
+        '-v',
+        `${certs}:/data/state/certificates`,
+        CERTS,
+        'certificates',
+        '--mode',
+        mode,
+      );
+    certificates('init');
+    const id = podman(
+      'create',
+      ...extraArgs,
+      ...entrypointWith(MAIL, nodeFlags),
+      '-e',
+      `DOMAIN=${DOMAIN}`,
+      '-v',
+      `${certs}:/data/state/certificates:ro`,
+      '-v',
+      `${state}:/data/state/mail`,
+      '-p',
+      '127.0.0.1::587',
+      '-p',
+      '127.0.0.1::993',
+      MAIL,
+      'mail',
+    );
+    created.containers.push(id);
+    podman('start', id);
+    await untilReady(id);
+    const user = `soak@${DOMAIN}`;
+    const password = 'soak password 0123';
+    execFileSync(
+      'podman',
+      ['exec', '-i', id, 'node', 'dist/main.js', 'ctl', 'users', 'add', user, '--password-stdin'],
+      {
+        input: `${password}\n`,
+        stdio: ['pipe', 'ignore', 'pipe'],
+      },
+    );
+    const ca = podman('run', '--rm', '-v', `${certs}:/c:ro`, '--entrypoint', 'cat', CERTS, '/c/ca.pem');
+    const tls = { ca, servername: `mail.${DOMAIN}` };
+    const smtp = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: hostPort(id, '587/tcp'),
+      pool: true,
+      maxConnections: 2,
+      maxMessages: 100,
+      requireTLS: true,
+      tls,
+      auth: { user, pass: password },
+    });
+    const imaps = () =>
+      new ImapFlow({
+        host: '127.0.0.1',
+        port: hostPort(id, '993/tcp'),
+        secure: true,
+        logger: false,
+        tls,
+        auth: { user, pass: password },
+      });
+    const one = async (n: number) => {
+      if (n % 4 === 3) {
+        const client = imaps();
+        client.on('error', () => undefined);
+        await client.connect();
+        try {
+          const status = await client.status('INBOX', { messages: true });
+          if (status === false || typeof status.messages !== 'number') throw new Error('IMAP STATUS without a count');
+        } finally {
+          await client.logout().catch(() => undefined);
+        }
+        return;
+      }
+      const info = await smtp.sendMail({ from: user, to: user, subject: `soak ${n}`, text: `message ${n}\n` });
+      if (!/^250 /.test(info.response)) throw new Error(`not accepted: ${info.response.slice(0, 60)}`);
+    };
+    return {
+      id,
+      traffic: (perSecond) => {
+        const t = steady(perSecond, one);
+        return {
+          ...t,
+          stop: () => {
+            t.stop();
+            smtp.close();
+          },
+          get stopped() {
+            return t.stopped;
+          },
+        };
+      },
+      renew: async (n) => {
+        certificates('renew');
+        const other = `soak-${n % 2}@${DOMAIN}`;
+        if (n % 4 < 2)
+          execFileSync(
+            'podman',
+            ['exec', '-i', id, 'node', 'dist/main.js', 'ctl', 'users', 'add', other, '--password-stdin'],
+            {
+              input: `${password}\n`,
+              stdio: ['pipe', 'ignore', 'pipe'],
+            },
+          );
+        else podman('exec', id, 'node', 'dist/main.js', 'ctl', 'users', 'delete', other);
+        const client = imaps();
+        client.on('error', () => undefined);
+        await client.connect();
+        try {
+          await client.mailboxOpen('INBOX');
+          await client.messageDelete('1:*').catch(() => undefined);
+        } finally {
+          await client.logout().catch(() => undefined);
+        }
+      },
+    };
+  },
+};
+
+export const workloads: Record<string, Workload> = { apache, dns, mail };

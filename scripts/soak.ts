@@ -28,7 +28,8 @@ SERVICE               ${Object.keys(workloads).join(' or ')}
   --renew-every S     a renewal every S seconds (apache: a new certificate published; dns: an
                       ACME TXT record swapped by RFC 2136 and a record added/removed with ctl);
                       default 60
-  --rate R            requests (apache) or queries (dns) per second; default 20
+  --rate R            requests (apache), queries (dns) or messages and IMAP logins (mail)
+                      per second; default 20
   --baseline M        the minute the end is compared with; default 10, or half a shorter run
   --heap-snapshots    write heap snapshots 5 minutes before the baseline and at the end, and
                       compare them
