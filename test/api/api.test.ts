@@ -395,6 +395,57 @@ describe('the control API over HTTPS', () => {
     expect(run.stdout + run.stderr).not.toContain(tokens.admin);
   });
 
+  it('ctl speaks the API with --url, --token-file and --cacert, or the PODSERVE_API_* variables, with exit codes scripts can rely on', async () => {
+    const files = { admin: join(dir.path, 'admin.token'), reader: join(dir.path, 'reader.token') };
+    writeFileSync(files.admin, `${tokens.admin}\n`, { mode: 0o600 });
+    writeFileSync(files.reader, `${tokens.reader}\n`, { mode: 0o600 });
+    writeFileSync(join(dir.path, 'ca.pem'), ca);
+    const url = `https://127.0.0.1:${port}`;
+    const asUser = {
+      PODSERVE_API_URL: url,
+      PODSERVE_API_TOKEN_FILE: files.admin,
+      PODSERVE_CA_FILE: join(dir.path, 'ca.pem'),
+      PODSERVE_API_SERVERNAME: 'example.test',
+    };
+    const ctl = (args: string[], env: NodeJS.ProcessEnv = asUser) =>
+      runToEnd(['node', distMain, 'ctl', ...args], { PODSERVE_RUN_DIR: join(dir.path, 'nowhere'), ...env });
+
+    const status = await ctl(['status']);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/^pod: ready\n {2}certificates: ready: .*\n {2}fixture: ready: /);
+    const restart = await ctl(['--service', 'fixture', 'restart', 'steady']);
+    expect(restart.code, restart.stderr).toBe(0);
+    expect(restart.stdout).toMatch(/^steady: running \(pid \d+\), \d+ restart\(s\)/);
+    // An action found by its name: the one service that offers it.
+    const notes = await ctl(['--json', 'notes']);
+    expect(notes.code, notes.stderr).toBe(0);
+    expect(JSON.parse(notes.stdout)).toContain('hello');
+    const logs = await ctl(['--service', 'fixture', 'logs', '-n', '3']);
+    expect(logs.code).toBe(0);
+    expect(logs.stdout.trim().split('\n')).toHaveLength(3);
+
+    const reader = await ctl(['--service', 'fixture', 'reload'], { ...asUser, PODSERVE_API_TOKEN_FILE: files.reader });
+    expect(reader.code).toBe(77);
+    expect(reader.stderr).toMatch(/the token "reader" has the read scope; this needs admin/);
+    const untrusted = await ctl(['status'], { ...asUser, PODSERVE_CA_FILE: '' });
+    expect(untrusted.code).toBe(69);
+    expect(untrusted.stderr).toMatch(/presented a certificate this ctl does not trust .*--cacert FILE/);
+    const otherName = await ctl(['status'], { ...asUser, PODSERVE_API_SERVERNAME: '' });
+    expect(otherName.code).toBe(69);
+    expect(otherName.stderr).toMatch(/a certificate for other names .*--servername DOMAIN/);
+    const badUrl = await ctl(['--url', 'http//pod', 'status']);
+    expect(badUrl.code).toBe(64);
+    expect(badUrl.stderr).toMatch(/--url must be a URL such as https:\/\/127\.0\.0\.1:8443; found "http\/\/pod"/);
+    const plain = await ctl(['--url', `http://127.0.0.1:${port}`, 'status']);
+    expect(plain.code).toBe(64);
+    expect(plain.stderr).toMatch(/must be https:\/\//);
+    const builtIn = await ctl(['reload']);
+    expect(builtIn.code).toBe(64);
+    expect(builtIn.stderr).toMatch(
+      /ctl reload through the API needs --service NAME; the pod has: certificates, fixture/,
+    );
+  });
+
   // Last: it locks 127.0.0.1 out for a minute.
   it('rate-limits failed authentications per address: 429 with Retry-After, even for a good token', async () => {
     let limited: Answer | undefined;

@@ -99,7 +99,7 @@ describe('ctl against a running service', () => {
     expect(unknown.stderr).toBe('ctl restart: no process "nope"; this service has: steady, flappy\n');
     const noAction = await ctl('frobnicate');
     expect(noAction.code).toBe(64);
-    expect(noAction.stderr).toMatch(/unknown command "frobnicate"; this service's actions: none/);
+    expect(noAction.stderr).toMatch(/unknown command "frobnicate"; this service's actions: notes, notes-add/);
   });
 
   it('serves the last log records and follows new ones as they come', async () => {

@@ -79,9 +79,12 @@ otherwise; 64 for a bad command line.
 
 export function ctlUsage(): string {
   return `ctl: command a running service through its control socket (HTTP over a Unix socket in
-PODSERVE_RUN_DIR, for root and its group only).
+PODSERVE_RUN_DIR, for root and its group only), or any service of the pod through the pod's
+HTTPS API (--url, or PODSERVE_API_URL as scripts/pod.sh env sets it).
 
 Usage: node dist/main.js ctl [--socket PATH | --service NAME] [--json] COMMAND [ARGS...]
+       node dist/main.js ctl --url https://HOST:PORT --token-file F [--cacert F] [--servername N]
+                             [--service NAME] [--json] COMMAND [ARGS...]
 
 Commands:
   status                      phase, readiness, liveness and every process (state, pid,
@@ -102,8 +105,16 @@ Options:
   --json          machine-readable output
   --password-stdin  the action's secret field (a password) from standard input, never from
                   the command line
+  --url URL       the pod's API (PODSERVE_API_URL); status without --service is the whole pod,
+                  an action without --service goes to the one service that offers it
+  --token-file F  the bearer token, read from a file, never an argument (PODSERVE_API_TOKEN_FILE)
+  --cacert F      the CA to trust for the API's certificate (PODSERVE_CA_FILE)
+  --servername N  the name its certificate carries, when the URL's host is an address
+                  (PODSERVE_API_SERVERNAME)
 
 Exit code: 0 done; 1 the service refused or failed the request (the reason on stderr);
-69 nothing answers; 76 it answers in another protocol version; 64 bad command line.
+69 nothing answers (or its certificate is not trusted); 76 it answers in another protocol
+version; 77 the API refused the token (401) or its scope (403); 75 rate-limited (429: try
+again later); 64 bad command line.
 `;
 }

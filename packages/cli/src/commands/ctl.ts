@@ -1,15 +1,88 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { ActionInfo, ProcessStatus, StatusResponse } from '@podserve/protocol';
+import type { ActionInfo, PodStatus, ProcessStatus, StatusResponse } from '@podserve/protocol';
 import { UsageError } from '@podserve/runtime/errors';
 import { findService } from '../services.js';
 import { ctlUsage } from '../usage.js';
 import { actionInput, actionsText, resolveAction } from './action-call.js';
+import type { RemoteTarget } from './remote.js';
+
+/** node:https and the remote client load only when ctl runs, never in probes or PID 1. */
+type Remote = typeof import('./remote.js');
+
+/** Where ctl's requests go: a service's socket, or the same service through the pod's API. */
+interface Link {
+  /** `path` under the service's protocol root: /status, /reload, /actions/NAME … */
+  call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T>;
+  logs(lines: string, follow: boolean, onLine: (line: string) => void, signal: AbortSignal): Promise<void>;
+}
+
+function localLink(socket: string): Link {
+  return {
+    call: async (method, path, body) =>
+      (await import('@podserve/runtime/control')).controlRequest(socket, method, `/v1${path}`, body),
+    logs: async (lines, follow, onLine, signal) =>
+      (await import('@podserve/runtime/control')).controlStream(
+        socket,
+        `/v1/logs?lines=${encodeURIComponent(lines)}${follow ? '&follow=1' : ''}`,
+        onLine,
+        signal,
+      ),
+  };
+}
+
+/**
+ * The service through the API: the one named, or for an action the one service that offers
+ * it (`ctl users add …` finds mail). Built-in commands need --service: every service has them.
+ */
+async function remoteLink(r: Remote, t: RemoteTarget, named: string | undefined, command: string): Promise<Link> {
+  const { remoteRequest, remoteLogStream } = r;
+  let service = named;
+  if (service === undefined) {
+    const { services } = await remoteRequest<{ services: string[] }>(t, 'GET', '/api/v1/services');
+    if (BUILT_IN.includes(command)) {
+      throw new UsageError(
+        `ctl ${command} through the API needs --service NAME; the pod has: ${services.join(', ') || 'none'}`,
+      );
+    }
+    const offering: string[] = [];
+    for (const s of services) {
+      const { actions } = await remoteRequest<{ actions: ActionInfo[] }>(
+        t,
+        'GET',
+        `/api/v1/services/${s}/actions`,
+      ).catch(() => ({
+        actions: [] as ActionInfo[],
+      }));
+      if (actions.some((a) => a.name === command || a.name.startsWith(`${command}-`))) offering.push(s);
+    }
+    if (offering.length !== 1) {
+      throw new UsageError(
+        offering.length === 0
+          ? `ctl: no service in the pod offers "${command}" (it has: ${services.join(', ')}); see ctl --service NAME actions`
+          : `ctl: ${offering.join(' and ')} both offer "${command}"; name one with --service`,
+      );
+    }
+    service = offering[0] as string;
+  }
+  const base = `/api/v1/services/${encodeURIComponent(service)}`;
+  const name = service;
+  return {
+    call: (method, path, body) => remoteRequest(t, method, `${base}${path}`, body),
+    logs: (lines, follow, onLine, signal) => remoteLogStream(t, name, lines, follow, onLine, signal),
+  };
+}
+
+const BUILT_IN = ['start', 'stop', 'restart', 'reload', 'logs', 'actions', 'status'];
 
 /** sysexits: the service could not be reached. */
 const EXIT_UNAVAILABLE = 69;
 /** sysexits EX_PROTOCOL: it answered in a protocol version this ctl does not speak. */
 const EXIT_PROTOCOL = 76;
+/** sysexits EX_NOPERM: the API refused the token (401) or its scope (403). */
+const EXIT_NOPERM = 77;
+/** sysexits EX_TEMPFAIL: rate-limited (429); try again after the time it said. */
+const EXIT_TEMPFAIL = 75;
 
 /**
  * `ctl [--socket PATH | --service NAME] [--json] COMMAND …`: talks to a running service's
@@ -38,16 +111,28 @@ export async function ctlCommand(args: readonly string[], env: NodeJS.ProcessEnv
     );
   }
   const client = await import('@podserve/runtime/control');
+  const r: Remote = await import('./remote.js');
   const json = values.json ?? false;
   try {
-    const socket =
-      values.socket ??
-      client.findControlSocket(env.PODSERVE_RUN_DIR || client.DEFAULT_RUN_DIR, values.service ?? containerService());
-    const call = <T>(method: 'GET' | 'POST', path: string, body?: unknown) =>
-      client.controlRequest<T>(socket, method, path, body);
+    const remote = values.socket === undefined ? r.remoteTarget(values, env) : undefined;
+    if (remote && command === 'status' && values.service === undefined) {
+      const pod = await r.remoteRequest<PodStatus>(remote, 'GET', '/api/v1/status');
+      process.stdout.write(json ? `${JSON.stringify(pod, null, 2)}\n` : podTable(pod));
+      return pod.ready ? 0 : 1;
+    }
+    const link: Link = remote
+      ? await remoteLink(r, remote, values.service, command)
+      : localLink(
+          values.socket ??
+            client.findControlSocket(
+              env.PODSERVE_RUN_DIR || client.DEFAULT_RUN_DIR,
+              values.service ?? containerService(),
+            ),
+        );
+    const call = <T>(method: 'GET' | 'POST', path: string, body?: unknown) => link.call<T>(method, path, body);
     switch (command) {
       case 'status': {
-        const status = await call<StatusResponse>('GET', '/v1/status');
+        const status = await call<StatusResponse>('GET', '/status');
         process.stdout.write(json ? `${JSON.stringify(status, null, 2)}\n` : statusTable(status));
         return status.readiness.ok ? 0 : 1;
       }
@@ -57,7 +142,7 @@ export async function ctlCommand(args: readonly string[], env: NodeJS.ProcessEnv
         const name = rest[0] as string; // checked by checkArguments
         const { process: proc } = await call<{ process: ProcessStatus }>(
           'POST',
-          `/v1/processes/${encodeURIComponent(name)}/${command}`,
+          `/processes/${encodeURIComponent(name)}/${command}`,
         );
         process.stdout.write(
           json
@@ -67,7 +152,7 @@ export async function ctlCommand(args: readonly string[], env: NodeJS.ProcessEnv
         return 0;
       }
       case 'reload': {
-        await call('POST', '/v1/reload');
+        await call('POST', '/reload');
         process.stdout.write(json ? '{"ok":true}\n' : 'reloaded\n');
         return 0;
       }
@@ -76,21 +161,21 @@ export async function ctlCommand(args: readonly string[], env: NodeJS.ProcessEnv
         const abort = new AbortController();
         process.once('SIGINT', () => abort.abort());
         process.once('SIGTERM', () => abort.abort());
-        await client.controlStream(
-          socket,
-          `/v1/logs?lines=${encodeURIComponent(lines)}${values.follow ? '&follow=1' : ''}`,
+        await link.logs(
+          lines,
+          values.follow ?? false,
           (line) => process.stdout.write(`${json ? line : humanLine(line)}\n`),
           abort.signal,
         );
         return 0;
       }
       case 'actions': {
-        const { actions } = await call<{ actions: ActionInfo[] }>('GET', '/v1/actions');
+        const { actions } = await call<{ actions: ActionInfo[] }>('GET', '/actions');
         process.stdout.write(json ? `${JSON.stringify(actions, null, 2)}\n` : actionsText(actions));
         return 0;
       }
       default: {
-        const { actions } = await call<{ actions: ActionInfo[] }>('GET', '/v1/actions');
+        const { actions } = await call<{ actions: ActionInfo[] }>('GET', '/actions');
         const resolved = resolveAction([command, ...rest], actions);
         if (!resolved) {
           const offered = actions.map((a) => a.name).join(', ') || 'none';
@@ -100,7 +185,7 @@ export async function ctlCommand(args: readonly string[], env: NodeJS.ProcessEnv
         const input = actionInput(resolved.action, resolved.args, secret);
         const { result } = await call<{ result: unknown }>(
           'POST',
-          `/v1/actions/${encodeURIComponent(resolved.action.name)}`,
+          `/actions/${encodeURIComponent(resolved.action.name)}`,
           input,
         );
         process.stdout.write(
@@ -113,6 +198,14 @@ export async function ctlCommand(args: readonly string[], env: NodeJS.ProcessEnv
     if (err instanceof client.ControlUnavailable) {
       process.stderr.write(`ctl: ${err.message}\n`);
       return EXIT_UNAVAILABLE;
+    }
+    if (err instanceof r.NotAllowed) {
+      process.stderr.write(`ctl ${command}: ${err.message}\n`);
+      return EXIT_NOPERM;
+    }
+    if (err instanceof r.RateLimited) {
+      process.stderr.write(`ctl ${command}: ${err.message}\n`);
+      return EXIT_TEMPFAIL;
     }
     if (err instanceof client.ProtocolMismatch) {
       process.stderr.write(`ctl: ${err.message}\n`);
@@ -156,6 +249,10 @@ function parse(args: readonly string[]) {
       lines: { type: 'string', short: 'n' },
       help: { type: 'boolean', short: 'h' },
       'password-stdin': { type: 'boolean' },
+      url: { type: 'string' },
+      'token-file': { type: 'string' },
+      cacert: { type: 'string' },
+      servername: { type: 'string' },
     },
     strict: true,
     allowPositionals: true,
@@ -186,6 +283,21 @@ async function readSecret(): Promise<string> {
     .replace(/\r?\n$/, '');
   if (secret === '') throw new UsageError('ctl: --password-stdin found nothing on standard input');
   return secret;
+}
+
+/** The pod through the API: one line per service, then each service's table. */
+function podTable(pod: PodStatus): string {
+  const out = [`pod: ${pod.ready ? 'ready' : 'NOT READY'}`];
+  for (const s of pod.services) {
+    if (!s.status) out.push(`  ${s.service}: UNREACHABLE: ${s.error?.message ?? 'no answer'}`);
+    else
+      out.push(
+        `  ${s.service}: ${s.status.readiness.ok ? 'ready' : `NOT READY (phase ${s.status.phase})`}: ${s.status.readiness.reason}`,
+      );
+  }
+  out.push('');
+  for (const s of pod.services) if (s.status) out.push(statusTable(s.status));
+  return `${out.join('\n')}`;
 }
 
 function statusTable(s: StatusResponse): string {
