@@ -8,11 +8,14 @@ Usage: scripts/pod.sh up [--no-build]   (re)build the images, play pod.yaml, wai
        scripts/pod.sh down [--volumes] stop and remove the pod (and its named volumes)
        scripts/pod.sh status           each container's state and readiness
        scripts/pod.sh logs [CONTAINER] logs of one container (e.g. certificates), or of all
+       scripts/pod.sh env              what ctl needs to use the pod's API from this host, for
+                                       eval "$(scripts/pod.sh env)" (development tokens)
 Environment: POD_YAML (default pod.yaml), POD_TIMEOUT (default 120), POD_HTTP_PORT and
 POD_HTTPS_PORT (host ports for apache's 80 and 443; default 8080 and 8443), POD_DNS_PORT
 (host port for DNS over UDP and TCP; default 1053, 53 to serve a real zone), POD_SMTP_PORT,
 POD_SUBMISSION_PORT, POD_SUBMISSIONS_PORT, POD_IMAP_PORT, POD_IMAPS_PORT (host ports for mail's
-25, 587, 465, 143 and 993; default 2525, 2587, 2465, 2143, 2993).
+25, 587, 465, 143 and 993; default 2525, 2587, 2465, 2143, 2993), POD_API_PORT (host port for
+the API, on 127.0.0.1 only; default 9443).
 USAGE
 }
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,7 +57,7 @@ case "$cmd" in
     if podman pod exists "$pod"; then say "pod $pod exists; replacing it"; fi
     # Host ports come from the environment: play a copy with them filled in.
     play=$yaml
-    if [ -n "${POD_HTTP_PORT:-}${POD_HTTPS_PORT:-}${POD_DNS_PORT:-}${POD_SMTP_PORT:-}${POD_SUBMISSION_PORT:-}${POD_SUBMISSIONS_PORT:-}${POD_IMAP_PORT:-}${POD_IMAPS_PORT:-}" ]; then
+    if [ -n "${POD_HTTP_PORT:-}${POD_HTTPS_PORT:-}${POD_DNS_PORT:-}${POD_SMTP_PORT:-}${POD_SUBMISSION_PORT:-}${POD_SUBMISSIONS_PORT:-}${POD_IMAP_PORT:-}${POD_IMAPS_PORT:-}${POD_API_PORT:-}" ]; then
       play=$(mktemp --suffix=.yaml)
       trap 'rm -f "$play"' EXIT
       sed -e "s/hostPort: 8080\$/hostPort: ${POD_HTTP_PORT:-8080}/" \
@@ -64,9 +67,10 @@ case "$cmd" in
         -e "s/hostPort: 2587\$/hostPort: ${POD_SUBMISSION_PORT:-2587}/" \
         -e "s/hostPort: 2465\$/hostPort: ${POD_SUBMISSIONS_PORT:-2465}/" \
         -e "s/hostPort: 2143\$/hostPort: ${POD_IMAP_PORT:-2143}/" \
-        -e "s/hostPort: 2993\$/hostPort: ${POD_IMAPS_PORT:-2993}/" "$yaml" >"$play"
+        -e "s/hostPort: 2993\$/hostPort: ${POD_IMAPS_PORT:-2993}/" \
+        -e "s/hostPort: 9443\$/hostPort: ${POD_API_PORT:-9443}/" "$yaml" >"$play"
     fi
-    say "playing $yaml (apache on host ports ${POD_HTTP_PORT:-8080} and ${POD_HTTPS_PORT:-8443}, dns on ${POD_DNS_PORT:-1053}, mail SMTP on ${POD_SMTP_PORT:-2525} and IMAPS on ${POD_IMAPS_PORT:-2993})"
+    say "playing $yaml (apache on host ports ${POD_HTTP_PORT:-8080} and ${POD_HTTPS_PORT:-8443}, dns on ${POD_DNS_PORT:-1053}, mail SMTP on ${POD_SMTP_PORT:-2525} and IMAPS on ${POD_IMAPS_PORT:-2993}, the API on 127.0.0.1:${POD_API_PORT:-9443})"
     quiet podman play kube --replace "$play" >/dev/null
     say "waiting up to ${timeout_s} s for every container to be ready"
     deadline=$(( $(date +%s) + timeout_s ))
@@ -81,7 +85,20 @@ case "$cmd" in
       done
       say "$c ready: $out"
     done
-    say "pod $pod is up. Certificates: podman volume inspect podserve-certificates; logs: scripts/pod.sh logs"
+    say "pod $pod is up. The API: eval \"\$(scripts/pod.sh env)\"; node dist/main.js ctl status. Logs: scripts/pod.sh logs"
+    ;;
+  env)
+    # The API's address, the development tokens (dev/, known to everyone: development only),
+    # the pod's CA from the certificates volume, and the name its certificate carries.
+    volume=$(awk '/claimName: podserve-certificates/{print $2; exit}' "$yaml")
+    ca=$(podman volume inspect "$volume" --format '{{.Mountpoint}}' 2>/dev/null)/ca.pem || true
+    [ -r "$ca" ] || { echo "pod.sh env: no CA in volume $volume yet: is the pod up? (scripts/pod.sh up)" >&2; exit 1; }
+    domain=$(awk '/name: DOMAIN/{getline; print $2; exit}' "$yaml")
+    printf 'export PODSERVE_API_URL=%q\n' "https://127.0.0.1:${POD_API_PORT:-9443}"
+    printf 'export PODSERVE_API_TOKEN_FILE=%q\n' "$root/dev/api-admin.token"
+    printf 'export PODSERVE_API_READ_TOKEN_FILE=%q\n' "$root/dev/api-read.token"
+    printf 'export PODSERVE_CA_FILE=%q\n' "$ca"
+    printf 'export PODSERVE_API_SERVERNAME=%q\n' "$domain"
     ;;
   down)
     if podman pod exists "$pod"; then

@@ -136,7 +136,8 @@ beforeAll(async () => {
   port = await freePort();
   api = start(['node', distMain, 'api'], {
     ...common,
-    PODSERVE_RUN_DIR: join(dir.path, 'run-api'),
+    // Under the control directory too, as the pod mounts it: the pod's status lists the api.
+    PODSERVE_RUN_DIR: join(control, 'api'),
     DOMAIN: 'example.test',
     CERT_PATH: certs,
     API_PORT: String(port),
@@ -204,7 +205,7 @@ describe('the control API over HTTPS', () => {
     expect(status.status).toBe(200);
     const pod = status.json();
     expect(pod.ready).toBe(true);
-    expect(pod.services.map((s: { service: string }) => s.service)).toEqual(['certificates', 'fixture']);
+    expect(pod.services.map((s: { service: string }) => s.service)).toEqual(['api', 'certificates', 'fixture']);
     const fixture = pod.services.find((s: { service: string }) => s.service === 'fixture');
     expect(fixture.status.readiness.ok).toBe(true);
     expect(fixture.status.processes.map((p: { name: string }) => p.name)).toEqual(['steady']);
@@ -244,7 +245,9 @@ describe('the control API over HTTPS', () => {
     expect(await notes()).toEqual(before);
     const unknown = await call('POST', '/api/v1/services/nothing/reload', { token: tokens.admin });
     expect(unknown.status).toBe(404);
-    expect(unknown.json().error.message).toMatch(/no service "nothing" in this pod; it has: certificates, fixture/);
+    expect(unknown.json().error.message).toMatch(
+      /no service "nothing" in this pod; it has: api, certificates, fixture/,
+    );
     const ok = await call('POST', '/api/v1/services/fixture/actions/notes-add', {
       token: tokens.admin,
       body: { text: 'hello', pin: '9876' },
@@ -262,9 +265,20 @@ describe('the control API over HTTPS', () => {
     const published = new X509Certificate(readFileSync(join(dir.path, 'certs', 'current', 'cert.pem'))).fingerprint256;
     expect(published).not.toBe(before);
     await waitFor(async () => (await servedFingerprint()) === published, 5_000, 'the API serving the new certificate');
-    const status = (await call('GET', '/api/v1/status', { token: tokens.reader })).json();
-    const certificates = status.services.find((s: { service: string }) => s.service === 'certificates');
-    expect(certificates.status.details.generation).toBe(generation);
+    // The API's own follower confirmed it by a handshake: its status says it serves the generation, ready.
+    await waitFor(
+      async () => {
+        const status = (await call('GET', '/api/v1/status', { token: tokens.reader })).json();
+        const of = (name: string) => status.services.find((s: { service: string }) => s.service === name).status;
+        return (
+          of('certificates').details.generation === generation &&
+          of('api').details.servedGeneration === generation &&
+          of('api').readiness.ok
+        );
+      },
+      10_000,
+      "the api's status: the new generation served, ready",
+    );
   });
 
   it('streams a service log as Server-Sent Events: a new record within 1 s, and a reconnect resumes without gap or repeat', async () => {
@@ -412,7 +426,7 @@ describe('the control API over HTTPS', () => {
 
     const status = await ctl(['status']);
     expect(status.code, status.stderr).toBe(0);
-    expect(status.stdout).toMatch(/^pod: ready\n {2}certificates: ready: .*\n {2}fixture: ready: /);
+    expect(status.stdout).toMatch(/^pod: ready\n {2}api: ready: .*\n {2}certificates: ready: .*\n {2}fixture: ready: /);
     const restart = await ctl(['--service', 'fixture', 'restart', 'steady']);
     expect(restart.code, restart.stderr).toBe(0);
     expect(restart.stdout).toMatch(/^steady: running \(pid \d+\), \d+ restart\(s\)/);
@@ -442,7 +456,7 @@ describe('the control API over HTTPS', () => {
     const builtIn = await ctl(['reload']);
     expect(builtIn.code).toBe(64);
     expect(builtIn.stderr).toMatch(
-      /ctl reload through the API needs --service NAME; the pod has: certificates, fixture/,
+      /ctl reload through the API needs --service NAME; the pod has: api, certificates, fixture/,
     );
   });
 

@@ -25,13 +25,60 @@ describe('pod.yaml', () => {
   it('mounts the certificates volume read-only in every consumer that mounts it, with probes on every container', () => {
     const pod = new Pod(documents[1] as never);
     for (const c of pod.spec?.containers ?? []) {
-      // Named: the run volume the containers share holds every service's status.
+      // Named: the api container sees every service's run directory, and health names one.
       expect(c.readinessProbe?.exec?.command, c.name).toEqual(['/usr/local/bin/health-check.sh', 'readiness', c.name]);
       expect(c.livenessProbe?.exec?.command, c.name).toEqual(['/usr/local/bin/health-check.sh', 'liveness', c.name]);
       expect(c.resources?.limits?.memory, c.name).toBeDefined();
       const certs = c.volumeMounts?.find((m) => m.name === 'certificates');
       if (certs) expect(certs.readOnly ?? false, c.name).toBe(c.name !== 'certificates');
     }
+  });
+});
+
+describe('pod.yaml: who may command whom', () => {
+  const pod = new Pod(documents[1] as never);
+  const containers = pod.spec?.containers ?? [];
+
+  it('gives each service a run directory of its own, shared only with the api container (under /run/podserve-control/NAME)', () => {
+    const services = containers.filter((c) => c.name !== 'api').map((c) => c.name);
+    const api = containers.find((c) => c.name === 'api');
+    expect(api).toBeDefined();
+    for (const service of services) {
+      const volume = `run-${service}`;
+      const mountedBy = containers.filter((c) => c.volumeMounts?.some((m) => m.name === volume)).map((c) => c.name);
+      expect(mountedBy.sort(), volume).toEqual(['api', service].sort());
+      const own = containers.find((c) => c.name === service)?.volumeMounts?.find((m) => m.name === volume);
+      expect(own?.mountPath).toBe('/run/podserve');
+      expect(api?.volumeMounts?.find((m) => m.name === volume)?.mountPath).toBe(`/run/podserve-control/${service}`);
+      expect(pod.spec?.volumes?.find((v) => v.name === volume)?.emptyDir, volume).toBeDefined();
+    }
+    // No volume shared by two services' containers holds a run directory.
+    for (const c of containers) {
+      for (const m of c.volumeMounts ?? []) {
+        if (m.mountPath?.startsWith('/run/podserve') && c.name !== 'api') expect(m.name, c.name).toBe(`run-${c.name}`);
+      }
+    }
+  });
+
+  it('holds the development API tokens only as hashes, and publishes the API on the host loopback only', async () => {
+    const { parseTokens, tokenLine } = await import('../../packages/api/src/tokens.js');
+    const secret = documents[0] as unknown as { data: Record<string, string> };
+    const file = Buffer.from(secret.data['api-tokens'] as string, 'base64').toString('utf8');
+    const entries = parseTokens(file, 'api-tokens');
+    expect(entries.map((e) => [e.name, e.scope])).toEqual([
+      ['admin', 'admin'],
+      ['read', 'read'],
+    ]);
+    for (const [name, scope] of [
+      ['admin', 'admin'],
+      ['read', 'read'],
+    ] as const) {
+      const token = readFileSync(join(repoRoot, 'dev', `api-${name}.token`), 'utf8').trim();
+      expect(file).not.toContain(token);
+      expect(file).toContain(tokenLine(name, scope, token));
+    }
+    const port = containers.find((c) => c.name === 'api')?.ports?.[0];
+    expect(port).toMatchObject({ containerPort: 8443, hostIP: '127.0.0.1' });
   });
 });
 

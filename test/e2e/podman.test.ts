@@ -158,14 +158,19 @@ describe('certificates image alone', () => {
 });
 
 describe('pod.yaml under podman play kube', () => {
-  it('comes up ready; apache serves the certificate read-only, and a renewal asked over the control socket reaches it', async () => {
+  it('comes up ready; apache serves the certificate read-only; a renewal asked over the HTTPS API reaches every consumer; no container commands another', async () => {
     // A private copy of pod.yaml: unique pod, volume and secret names and free host ports, so a
     // user's pod is untouched.
     const suffix = uniqueSuffix();
     const dir = mkdtempSync(join(tmpdir(), 'podserve-e2e-'));
     const file = join(dir, 'pod.yaml');
     const pod = `podserve-e2e-${suffix}`;
-    const [httpPort, httpsPort, dnsPort] = [await freePort(), await freePort(), await freePort()];
+    const [httpPort, httpsPort, dnsPort, apiPort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     writeFileSync(
       file,
       readFileSync(join(repoRoot, 'pod.yaml'), 'utf8')
@@ -175,6 +180,7 @@ describe('pod.yaml under podman play kube', () => {
         .replace('hostPort: 8080', `hostPort: ${httpPort}`)
         .replace('hostPort: 8443', `hostPort: ${httpsPort}`)
         .replaceAll('hostPort: 1053', `hostPort: ${dnsPort}`)
+        .replace('hostPort: 9443', `hostPort: ${apiPort}`)
         // No recursion in tests: a resolver would prime from the root servers, off this machine.
         .replace('value: "127.0.0.0/8, ::1"', 'value: none'),
     );
@@ -191,6 +197,7 @@ describe('pod.yaml under podman play kube', () => {
     await eventually(async () => (await probeOf(certs, 'certificates')).code === 0, 60_000, 'certificates ready');
     await eventually(async () => (await probeOf(web, 'apache')).code === 0, 60_000, 'apache ready');
     await eventually(async () => (await probeOf(`${pod}-dns`, 'dns')).code === 0, 60_000, 'dns ready');
+    await eventually(async () => (await probeOf(`${pod}-api`, 'api')).code === 0, 60_000, 'api ready');
     // The pod's zone on the published port, authoritative, over UDP and TCP.
     for (const transport of ['+notcp', '+tcp']) {
       const { stdout } = await execFileAsync('dig', [
@@ -222,8 +229,9 @@ describe('pod.yaml under podman play kube', () => {
     };
     const before = await served();
     expect(before).toMatch(/^sha256 Fingerprint=/i);
-    // From the apache container, through the shared run volume: no podman exec into certificates.
-    const renew = await podmanResult([
+    // Each service's socket is in a run directory only it and the api container mount: from
+    // the apache container there is no certificates socket to command.
+    const fromWeb = await podmanResult([
       'exec',
       web,
       'node',
@@ -231,18 +239,51 @@ describe('pod.yaml under podman play kube', () => {
       'ctl',
       '--service',
       'certificates',
-      '--json',
-      'renew',
+      'status',
     ]);
+    expect(fromWeb.code).toBe(69);
+    expect(fromWeb.stderr).toMatch(/nothing answers on \/run\/podserve\/certificates\.sock/);
+
+    // The renewal through the pod's API over HTTPS, from the host, as scripts/pod.sh env sets ctl up.
+    const mountpoint = (
+      await podman(['volume', 'inspect', `podserve-certificates-${suffix}`, '--format', '{{.Mountpoint}}'])
+    ).trim();
+    const ctlEnv = {
+      ...process.env,
+      PODSERVE_API_URL: `https://127.0.0.1:${apiPort}`,
+      PODSERVE_API_TOKEN_FILE: join(repoRoot, 'dev', 'api-admin.token'),
+      PODSERVE_CA_FILE: join(mountpoint, 'ca.pem'),
+      PODSERVE_API_SERVERNAME: 'podserve.test',
+      PODSERVE_RUN_DIR: dir,
+    };
+    const ctl = (args: string[]) =>
+      execFileAsync('node', [join(repoRoot, 'dist', 'main.js'), 'ctl', ...args], { env: ctlEnv }).then(
+        (r) => ({ code: 0, ...r }),
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      );
+    await eventually(async () => (await ctl(['status'])).code === 0, 60_000, 'every service ready through the API');
+    const renew = await ctl(['--json', 'renew']);
     expect(renew.code, renew.stderr).toBe(0);
+    const generation = JSON.parse(renew.stdout).generation;
     await eventually(async () => (await served()) !== before, 10_000, 'apache to serve the renewed certificate');
-    const status = JSON.parse(
-      (await podmanResult(['exec', certs, 'node', 'dist/main.js', 'ctl', '--service', 'apache', '--json', 'status']))
-        .stdout,
+    // Every consumer's served generation, read through the API.
+    await eventually(
+      async () => {
+        const pod = JSON.parse((await ctl(['--json', 'status'])).stdout) as {
+          services: Array<{ service: string; status?: { details: Record<string, unknown> } }>;
+        };
+        const servedBy = Object.fromEntries(pod.services.map((s) => [s.service, s.status?.details.servedGeneration]));
+        return ['apache', 'mail', 'api'].every((s) => servedBy[s] === generation);
+      },
+      20_000,
+      'apache, mail and the api serving the new generation',
     );
-    expect(status.details.servedGeneration).toBe(JSON.parse(renew.stdout).generation);
+    const podLogs = (await podmanResult(['pod', 'logs', pod])).stdout;
+    for (const name of ['admin', 'read']) {
+      expect(podLogs).not.toContain(readFileSync(join(repoRoot, 'dev', `api-${name}.token`), 'utf8').trim());
+    }
 
     await podman(['play', 'kube', '--down', file], 120_000);
     expect((await podmanResult(['pod', 'exists', pod])).code).not.toBe(0);
-  });
+  }, 240_000);
 });

@@ -246,6 +246,35 @@ describe('ctl against a running service', () => {
     expect((await rawRequest(socket, 'GET', '/v1/logs?after=../x')).status).toBe(400);
   });
 
+  it('refuses to become ready when another process answers on its socket, saying why (a probe shows it)', async () => {
+    const { createServer } = await import('node:http');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(dir.path, 'run'), { recursive: true });
+    const path = join(dir.path, 'run', 'fixture.sock');
+    // Whoever bound the socket first: it would receive the requests meant for the service.
+    const squatter = createServer((_req, res) => res.end('{}'));
+    await new Promise<void>((resolve) => squatter.listen(path, resolve));
+    try {
+      const run = startFixture([{ name: 'steady', command: 'sleep', args: ['1000'] }]);
+      await run.waitFor((r) => r.stdout().includes('another process answers on'), 20_000, 'the refusal');
+      const record = run.records().find((r) => String(r.msg).includes('another process answers on'));
+      expect(record?.level).toBe('error');
+      const probe = await runToEnd(['node', distMain, 'health', 'readiness', 'fixture'], {
+        PODSERVE_RUN_DIR: join(dir.path, 'run'),
+      });
+      await new Promise((r) => setTimeout(r, 1_000));
+      const again = await runToEnd(['node', distMain, 'health', 'readiness', 'fixture'], {
+        PODSERVE_RUN_DIR: join(dir.path, 'run'),
+      });
+      for (const p of [probe, again]) expect(p.code).toBe(1);
+      expect(again.stdout + again.stderr).toMatch(
+        /fixture: not ready: another process answers on .*fixture\.sock .*refuses to become ready/,
+      );
+    } finally {
+      squatter.close();
+    }
+  });
+
   it('refuses an answer in another protocol version (exit 76), or from something that is no PodServe socket', async () => {
     const { createServer } = await import('node:http');
     const { mkdirSync } = await import('node:fs');

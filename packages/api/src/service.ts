@@ -5,7 +5,7 @@ import type { ApiEnv } from './config.js';
 import { FailureLimiter } from './failure-limiter.js';
 import { PodStatusCache } from './pod-status.js';
 import { type ApiServer, startApiServer } from './server.js';
-import { readTokens, type TokenEntry } from './tokens.js';
+import { readTokens, refuseDevelopmentTokens, type TokenEntry } from './tokens.js';
 import { Upstreams } from './upstream.js';
 
 /**
@@ -21,14 +21,23 @@ export class ApiService extends BaseService<ApiEnv> {
   private follower: CertificateFollower | undefined;
 
   async configure(): Promise<boolean> {
-    // A bad token file is a configuration error (exit 78) before anything listens.
-    this.tokens = await readTokens(this.config.API_TOKENS_FILE);
+    // A bad token file stops the start (configure failed, exit 73) before anything listens.
+    this.tokens = await this.loadTokens();
     this.log.info(
       { tokens: this.tokens.map((t) => `${t.name} (${t.scope})`) },
       `API tokens: ${this.tokens.map((t) => `${t.name} (${t.scope})`).join(', ')}`,
     );
     this.upstreams = new Upstreams(this.config.API_CONTROL_DIR);
     return true;
+  }
+
+  private async loadTokens(): Promise<TokenEntry[]> {
+    const file = this.config.API_TOKENS_FILE;
+    const { entries, decoded } = await readTokens(file);
+    if (decoded)
+      this.log.info({ file }, `API_TOKENS_FILE (${file}) was base64-encoded (podman 4.3 mounts Secrets so): decoded`);
+    if (this.ctx.common.environment === 'production') refuseDevelopmentTokens(entries, file);
+    return entries;
   }
 
   async startProcesses(): Promise<boolean> {
@@ -65,12 +74,10 @@ export class ApiService extends BaseService<ApiEnv> {
 
   /** The certificate the API serves now, by a handshake to its own port. */
   private async served(): Promise<string | undefined> {
-    const r = await tlsProbe({
-      port: this.config.API_PORT,
-      servername: this.config.DOMAIN,
-      request: '',
-      timeoutMs: 2_000,
-    }).catch(() => undefined);
+    // The handshake is the answer: an HTTPS server says nothing until asked.
+    const r = await tlsProbe({ port: this.config.API_PORT, servername: this.config.DOMAIN, timeoutMs: 2_000 }).catch(
+      () => undefined,
+    );
     return r?.fingerprint256;
   }
 
@@ -100,7 +107,7 @@ export class ApiService extends BaseService<ApiEnv> {
   /** SIGHUP or `ctl reload`: the token file again (added or revoked tokens), refused whole if it is bad. */
   override async reload(): Promise<boolean> {
     try {
-      this.tokens = await readTokens(this.config.API_TOKENS_FILE);
+      this.tokens = await this.loadTokens();
     } catch (err) {
       this.log.error(
         { err: (err as Error).message },

@@ -1,6 +1,19 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FailureLimiter } from './failure-limiter.js';
-import { allows, authenticate, newToken, parseTokens, tokenLine } from './tokens.js';
+import {
+  allows,
+  authenticate,
+  newToken,
+  parseTokens,
+  readTokens,
+  refuseDevelopmentTokens,
+  tokenLine,
+} from './tokens.js';
+
+const repo = join(import.meta.dirname, '..', '..', '..');
 
 describe('API tokens', () => {
   it('match by hash only, each entry compared, and scopes nest (admin may read)', () => {
@@ -39,6 +52,33 @@ describe('API tokens', () => {
         expect((err as Error).message).toMatch(/^API_TOKENS_FILE \(\/s\/tokens\)/);
         expect((err as Error).message).not.toContain(token);
       }
+    }
+  });
+});
+
+describe('the token file as the pod mounts it', () => {
+  it('reads it base64-encoded (podman 4.3 mounts Secrets so), and refuses the development tokens in production', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'podserve-tokens-'));
+    try {
+      const devAdmin = readFileSync(join(repo, 'dev', 'api-admin.token'), 'utf8').trim();
+      const lines = `${tokenLine('admin', 'admin', devAdmin)}\n${tokenLine('ci', 'read', newToken())}\n`;
+      writeFileSync(join(dir, 'plain'), lines);
+      writeFileSync(join(dir, 'encoded'), Buffer.from(lines).toString('base64'));
+      const plain = await readTokens(join(dir, 'plain'));
+      const encoded = await readTokens(join(dir, 'encoded'));
+      expect(plain.decoded).toBe(false);
+      expect(encoded.decoded).toBe(true);
+      expect(encoded.entries).toEqual(plain.entries);
+      // pod.yaml's development Secret: the repository's dev tokens, so refused in production.
+      expect(() => refuseDevelopmentTokens(plain.entries, 'f')).toThrow(
+        /API_TOKENS_FILE \(f\) holds the development token\(s\) "admin", which everyone .* knows/,
+      );
+      expect(() => refuseDevelopmentTokens(plain.entries.slice(1), 'f')).not.toThrow();
+      await expect(readTokens(join(dir, 'missing'))).rejects.toThrow(
+        /API_TOKENS_FILE \(.*missing\) cannot be read \(ENOENT\)/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -62,7 +62,12 @@ export function parseTokens(text: string, file: string): TokenEntry[] {
   return entries;
 }
 
-export async function readTokens(file: string): Promise<TokenEntry[]> {
+/**
+ * The file's entries; `decoded` when it held them base64-encoded: podman 4.3 mounts a
+ * Kubernetes Secret's values without decoding them. A file of token lines always has spaces,
+ * and base64 never does, so the two cannot be mistaken for each other.
+ */
+export async function readTokens(file: string): Promise<{ entries: TokenEntry[]; decoded: boolean }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -70,7 +75,28 @@ export async function readTokens(file: string): Promise<TokenEntry[]> {
     const code = (err as NodeJS.ErrnoException).code;
     throw new TokenFileError(`API_TOKENS_FILE (${file}) cannot be read (${code}): the API needs its token hashes`);
   }
-  return parseTokens(text, file);
+  const trimmed = text.trim();
+  if (/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) {
+    const decoded = Buffer.from(trimmed, 'base64').toString('utf8');
+    if (decoded.includes('sha256:')) return { entries: parseTokens(decoded, file), decoded: true };
+  }
+  return { entries: parseTokens(text, file), decoded: false };
+}
+
+/** The development tokens' hashes (dev/api-*.token, known to everyone): refused in production. */
+export const DEVELOPMENT_TOKEN_HASHES: readonly string[] = [
+  '222e2e4722fe04230d533cc13808177af461316364d52762753bdd9bdb1e99bb',
+  '1074dc7654367b69b1add279b102a714c9d88ed00439eeeed48b94881df58bc2',
+];
+
+/** Refuses, by name, any entry that is a development token. */
+export function refuseDevelopmentTokens(entries: readonly TokenEntry[], file: string): void {
+  const dev = entries.filter((e) => DEVELOPMENT_TOKEN_HASHES.includes(e.digest.toString('hex')));
+  if (dev.length > 0) {
+    throw new TokenFileError(
+      `API_TOKENS_FILE (${file}) holds the development token(s) ${dev.map((e) => `"${e.name}"`).join(', ')}, which everyone with PodServe's repository knows: make new ones with api-token for PODSERVE_ENV=production`,
+    );
+  }
 }
 
 export function tokenDigest(token: string): Buffer {

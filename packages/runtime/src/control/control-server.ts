@@ -47,6 +47,11 @@ export class Unavailable extends PodServeError {
   override readonly name = 'Unavailable';
 }
 
+/** The control socket's path is answered by another process: the service must not become ready. */
+export class SocketTaken extends PodServeError {
+  override readonly name = 'SocketTaken';
+}
+
 /** Only root (and the socket's group) may connect: the socket is the keys to the service. */
 const SOCKET_MODE = 0o660;
 const MAX_BODY_BYTES = 64 * 1024;
@@ -69,11 +74,7 @@ export interface ControlServer {
  * HTTPS API (from another container, through the shared run volume). node:http is loaded
  * here only, so `exec` and probes never pay for it.
  */
-export async function startControlServer(
-  path: string,
-  handlers: ControlHandlers,
-  log: Logger,
-): Promise<ControlServer | null> {
+export async function startControlServer(path: string, handlers: ControlHandlers, log: Logger): Promise<ControlServer> {
   const { createServer, request } = await import('node:http');
   let inFlight = 0;
   let followers = 0;
@@ -128,9 +129,10 @@ export async function startControlServer(
     if (await exists(path)) {
       // A socket file is there: left by a crashed run (nobody answers) or in use by a live one.
       if (await answers(request, path)) {
-        log.warn({ path }, `another instance answers on ${path}; this one runs without a control socket`);
         await new Promise<void>((resolve) => server.close(() => resolve()));
-        return null;
+        throw new SocketTaken(
+          `another process answers on ${path} (a second instance with the same run directory, or a container that mounts it): this one refuses to become ready, so that nothing meant for it reaches the other`,
+        );
       }
       // Only a stale socket is replaced: a regular file there is somebody's, and stays.
       if (!(await isSocket(path))) throw new PodServeError(`${path} exists and is not a socket; not replacing it`);

@@ -13,7 +13,12 @@ import {
   redactedValues,
 } from '../config/env.js';
 import { oneOf } from '../config/env-types.js';
-import { type ControlHandlers, type ControlServer, startControlServer } from '../control/control-server.js';
+import {
+  type ControlHandlers,
+  type ControlServer,
+  SocketTaken,
+  startControlServer,
+} from '../control/control-server.js';
 import { LogBuffer } from '../control/log-buffer.js';
 import { controlSocketPath } from '../control/protocol.js';
 import { errorMessage } from '../errors.js';
@@ -250,12 +255,14 @@ async function liveRun(run: LiveRun): Promise<number> {
   const reaper = new OrphanReaper(reaperCalls, log);
   reaper.start();
 
+  /** Set when another process holds the control socket: readiness stays false, saying why. */
+  let controlProblem: string | undefined;
   const publisher = new StatusPublisher(
     settings.runDir,
     name,
     {
       liveness: () => service.liveness(),
-      readiness: () => service.readiness(),
+      readiness: async () => (controlProblem ? { ok: false, reason: controlProblem } : service.readiness()),
       processes: () => supervisor.snapshot(),
     },
     log,
@@ -278,6 +285,9 @@ async function liveRun(run: LiveRun): Promise<number> {
           redactor: run.redactor,
         }),
         log,
+        (problem) => {
+          controlProblem = problem;
+        },
       )
     : null;
 
@@ -443,15 +453,25 @@ function crossProblems<S extends EnvSpec>(
   }
 }
 
-/** A control socket that cannot be opened costs the service its remote control, not its life. */
+/**
+ * A control socket that cannot be opened costs the service its remote control, not its life;
+ * one that another process answers costs it its readiness too (`taken`), so that a probe or
+ * an orchestrator sees two services claiming one socket instead of one silently losing.
+ */
 async function openControlSocket(
   path: string,
   handlers: ControlHandlers,
   log: LoggerHandle['logger'],
+  taken: (problem: string) => void,
 ): Promise<ControlServer | null> {
   try {
     return await startControlServer(path, handlers, log);
   } catch (err) {
+    if (err instanceof SocketTaken) {
+      log.error({ path }, err.message);
+      taken(err.message);
+      return null;
+    }
     log.warn({ path, err: errorMessage(err) }, `cannot open the control socket ${path}; running without one`);
     return null;
   }
