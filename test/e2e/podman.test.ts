@@ -6,6 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -158,19 +159,23 @@ describe('certificates image alone', () => {
 });
 
 describe('pod.yaml under podman play kube', () => {
-  it('comes up ready; apache serves the certificate read-only; a renewal asked over the HTTPS API reaches every consumer; no container commands another', async () => {
+  it('comes up ready; over the HTTPS API only: a renewal reaches every consumer, a mail user lives and dies (mail sent and read as it), a DNS record comes and goes; no container commands another', async () => {
     // A private copy of pod.yaml: unique pod, volume and secret names and free host ports, so a
     // user's pod is untouched.
     const suffix = uniqueSuffix();
     const dir = mkdtempSync(join(tmpdir(), 'podserve-e2e-'));
     const file = join(dir, 'pod.yaml');
     const pod = `podserve-e2e-${suffix}`;
-    const [httpPort, httpsPort, dnsPort, apiPort] = [
+    const [httpPort, httpsPort, dnsPort, apiPort, submissionPort, imapsPort] = [
+      await freePort(),
+      await freePort(),
       await freePort(),
       await freePort(),
       await freePort(),
       await freePort(),
     ];
+    // Mail's other published ports: free ones too, so a user's pod on the defaults is no clash.
+    const otherMailPorts = [await freePort(), await freePort(), await freePort()];
     writeFileSync(
       file,
       readFileSync(join(repoRoot, 'pod.yaml'), 'utf8')
@@ -181,6 +186,11 @@ describe('pod.yaml under podman play kube', () => {
         .replace('hostPort: 8443', `hostPort: ${httpsPort}`)
         .replaceAll('hostPort: 1053', `hostPort: ${dnsPort}`)
         .replace('hostPort: 9443', `hostPort: ${apiPort}`)
+        .replace('hostPort: 2587', `hostPort: ${submissionPort}`)
+        .replace('hostPort: 2993', `hostPort: ${imapsPort}`)
+        .replace('hostPort: 2525', `hostPort: ${otherMailPorts[0]}`)
+        .replace('hostPort: 2465', `hostPort: ${otherMailPorts[1]}`)
+        .replace('hostPort: 2143', `hostPort: ${otherMailPorts[2]}`)
         // No recursion in tests: a resolver would prime from the root servers, off this machine.
         .replace('value: "127.0.0.0/8, ::1"', 'value: none'),
     );
@@ -278,10 +288,104 @@ describe('pod.yaml under podman play kube', () => {
       20_000,
       'apache, mail and the api serving the new generation',
     );
+    // A mail user's life, over HTTPS only: created, its password set, mail sent on 587 as it
+    // and read over IMAPS, then deleted (its login fails). A bad request changes nothing.
+    const ca = readFileSync(join(mountpoint, 'ca.pem'), 'utf8');
+    const adminToken = readFileSync(join(repoRoot, 'dev', 'api-admin.token'), 'utf8').trim();
+    const api = (method: string, path: string, body?: object) =>
+      new Promise<{ status: number; json: any }>((resolve, reject) => {
+        const payload = body === undefined ? undefined : JSON.stringify(body);
+        const req = httpsRequest(
+          {
+            host: '127.0.0.1',
+            port: apiPort,
+            servername: 'podserve.test',
+            ca,
+            method,
+            path,
+            headers: {
+              authorization: `Bearer ${adminToken}`,
+              // Spelled out: node sends a DELETE's body neither chunked nor with a length otherwise.
+              ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+            },
+          },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (text += c));
+            res.on('end', () => {
+              let json: any;
+              try {
+                json = JSON.parse(text);
+              } catch {
+                json = { text };
+              }
+              resolve({ status: res.statusCode ?? 0, json });
+            });
+          },
+        );
+        req.on('error', reject);
+        req.end(payload);
+      });
+    const user = 'dave@podserve.test';
+    const [first, second] = ['first password 0123', 'second password 4567'];
+    const users = async () => (await api('GET', '/api/v1/mail/users')).json.result;
+    const usersBefore = await users();
+    const bad = await api('POST', '/api/v1/mail/users', { address: 'not an address', password: 'short' });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error.message).toMatch(/address/);
+    expect(bad.json.error.message).toMatch(/password/);
+    expect(bad.json.error.message).not.toContain('short');
+    expect(await users()).toEqual(usersBefore);
+    expect((await api('POST', '/api/v1/mail/users', { address: user, password: first })).status).toBe(200);
+    const set = await api('PUT', `/api/v1/mail/users/${encodeURIComponent(user)}/password`, { password: second });
+    expect(set.status, JSON.stringify(set.json)).toBe(200);
+    const sent = await execFileAsync('swaks', [
+      ...['--server', `127.0.0.1:${submissionPort}`, '--tls', '--auth', 'PLAIN'],
+      ...['--auth-user', user, '--auth-password', second, '--from', user, '--to', user],
+      ...['--header', 'Subject: through the API', '--timeout', '20'],
+    ]);
+    expect(sent.stdout).toMatch(/<~ {2}250 2\.0\.0 Ok: queued as/);
+    const imaps = (password: string, url: string, command: string) =>
+      execFileAsync('curl', [
+        ...['-s', '--cacert', join(mountpoint, 'ca.pem'), '--resolve', `podserve.test:${imapsPort}:127.0.0.1`],
+        ...['--user', `${user}:${password}`, `imaps://podserve.test:${imapsPort}/${url}`, '-X', command],
+      ]).then(
+        (r) => ({ code: 0, stdout: r.stdout }),
+        (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout ?? '' }),
+      );
+    await eventually(
+      async () => /\* SEARCH \d/.test((await imaps(second, 'INBOX', 'SEARCH SUBJECT "through the API"')).stdout),
+      20_000,
+      'the message in the INBOX over IMAPS',
+    );
+    expect((await imaps(first, 'INBOX', 'EXAMINE INBOX')).code, 'the old password').not.toBe(0);
+    const deleted = await api('DELETE', `/api/v1/mail/users/${encodeURIComponent(user)}`);
+    expect(deleted.status, JSON.stringify(deleted.json)).toBe(200);
+    await eventually(
+      async () => (await imaps(second, 'INBOX', 'EXAMINE INBOX')).code !== 0,
+      10_000,
+      'the login refused',
+    );
+
+    // A DNS record added and removed through the API, answered by the pod's dns in between.
+    const dig = async () =>
+      (
+        await execFileAsync('dig', ['@127.0.0.1', '-p', String(dnsPort), '+short', 'via-api.podserve.test', 'A'])
+      ).stdout.trim();
+    const added = await api('POST', '/api/v1/dns/records', { name: 'via-api', type: 'A', value: '192.0.2.77' });
+    expect(added.status, JSON.stringify(added.json)).toBe(200);
+    await eventually(async () => (await dig()) === '192.0.2.77', 10_000, 'the record answered');
+    const removed = await api('DELETE', '/api/v1/dns/records', { name: 'via-api', type: 'A' });
+    expect(removed.status, JSON.stringify(removed.json)).toBe(200);
+    await eventually(async () => (await dig()) === '', 10_000, 'the record gone');
+
     const podLogs = (await podmanResult(['pod', 'logs', pod])).stdout;
     for (const name of ['admin', 'read']) {
       expect(podLogs).not.toContain(readFileSync(join(repoRoot, 'dev', `api-${name}.token`), 'utf8').trim());
     }
+    for (const password of [first, second]) expect(podLogs).not.toContain(password);
+    expect(podLogs).toMatch(/api audit: admin mail users-add address=dave@podserve\.test: ok/);
 
     await podman(['play', 'kube', '--down', file], 120_000);
     expect((await podmanResult(['pod', 'exists', pod])).code).not.toBe(0);
