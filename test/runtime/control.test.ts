@@ -246,6 +246,30 @@ describe('ctl against a running service', () => {
     expect((await rawRequest(socket, 'GET', '/v1/logs?after=../x')).status).toBe(400);
   });
 
+  it("checks the caller's credentials (SO_PEERCRED): another user gets 403 even through a socket whose mode was widened", async () => {
+    const run = startFixture([{ name: 'steady', command: 'sleep', args: ['1000'] }]);
+    await run.waitFor((r) => r.stdout().includes('fixture ready'), 20_000, 'ready');
+    const { chmodSync } = await import('node:fs');
+    const { execFile } = await import('node:child_process');
+    const socket = join(dir.path, 'run', 'fixture.sock');
+    // Someone widened the mode: the kernel's word on who connects is what is left.
+    for (const p of [dir.path, join(dir.path, 'run')]) chmodSync(p, 0o755);
+    chmodSync(socket, 0o666);
+    const client = `require('node:http').get({ socketPath: ${JSON.stringify(socket)}, path: '/v1/status' }, (res) => { let t = ''; res.on('data', (c) => (t += c)); res.on('end', () => { console.log(res.statusCode, t); }); }).on('error', (e) => console.log('error', e.code));`;
+    const as = (uid: number) =>
+      new Promise<string>((resolve) =>
+        execFile('node', ['-e', client], { uid, gid: uid }, (_err, stdout) => resolve(String(stdout).trim())),
+      );
+    const nobody = await as(65534);
+    expect(nobody).toMatch(/^403 .*"code":"forbidden".*uid 65534 may not command this service/);
+    expect(await as(0)).toMatch(/^200 /);
+    await run.waitFor(
+      (r) => r.stdout().includes('control socket: refused a caller with uid 65534'),
+      5_000,
+      'the warning',
+    );
+  });
+
   it('refuses to become ready when another process answers on its socket, saying why (a probe shows it)', async () => {
     const { createServer } = await import('node:http');
     const { mkdirSync } = await import('node:fs');

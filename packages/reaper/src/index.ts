@@ -53,6 +53,12 @@ export interface ReaperAddon {
    * bad arguments. Main thread only.
    */
   listenNotify(path: string, onMessage: (message: string, senderPid: number | null) => void): NotifyListener;
+  /**
+   * getsockopt(fd, SO_PEERCRED) on a connected Unix socket: the peer's pid, uid and gid as the
+   * kernel recorded them at connect() (pid 0 for a peer in a pid namespace this one cannot see).
+   * Throws an Error naming the fd and errno when the fd is not such a socket.
+   */
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
 }
 
 /** An open sd_notify socket (see ReaperAddon.listenNotify). */
@@ -104,7 +110,8 @@ function isReaperAddon(value: unknown): value is ReaperAddon {
     typeof v.setChildSubreaper === 'function' &&
     typeof v.releaseFreedMemory === 'function' &&
     typeof v.spawn === 'function' &&
-    typeof v.listenNotify === 'function'
+    typeof v.listenNotify === 'function' &&
+    typeof v.peerCredentials === 'function'
   );
 }
 

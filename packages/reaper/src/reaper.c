@@ -11,6 +11,7 @@
 #include <malloc.h>
 #endif
 #include <sys/wait.h>
+#include <sys/socket.h>
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
@@ -69,6 +70,31 @@ static napi_value release_freed_memory(napi_env env, napi_callback_info info) {
   return b;
 }
 
+/* The credentials the kernel recorded for the peer of a connected Unix socket (SO_PEERCRED):
+ * who is on the other end of a control-socket connection, as the kernel saw it at connect(),
+ * not as the caller claims. pid is 0 for a peer in a pid namespace we cannot see. */
+static napi_value peer_credentials(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1], res, v; int32_t fd = -1;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, NULL, "peerCredentials: fd must be a non-negative integer"); return NULL;
+  }
+#ifdef SO_PEERCRED
+  struct ucred cred; socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    char msg[96]; snprintf(msg, sizeof msg, "getsockopt(%d, SO_PEERCRED): %s", fd, strerror(errno));
+    napi_throw_error(env, NULL, msg); return NULL;
+  }
+  napi_create_object(env, &res);
+  napi_create_int32(env, cred.pid, &v); napi_set_named_property(env, res, "pid", v);
+  napi_create_uint32(env, cred.uid, &v); napi_set_named_property(env, res, "uid", v);
+  napi_create_uint32(env, cred.gid, &v); napi_set_named_property(env, res, "gid", v);
+  return res;
+#else
+  napi_throw_error(env, NULL, "peerCredentials: SO_PEERCRED is not available on this system"); return NULL;
+#endif
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor d[] = {
     {"waitpidNoHang", NULL, waitpid_nohang, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -76,6 +102,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     {"releaseFreedMemory", NULL, release_freed_memory, NULL, NULL, NULL, napi_enumerable, NULL},
     {"spawn", NULL, spawn_child, NULL, NULL, NULL, napi_enumerable, NULL},
     {"listenNotify", NULL, listen_notify, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"peerCredentials", NULL, peer_credentials, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
   return exports;

@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { type ErrorCode, errorBody, PROTOCOL_HEADER, PROTOCOL_PATH, PROTOCOL_VERSION } from '@podserve/protocol/wire';
+import { loadReaper } from '@podserve/reaper';
 import { errorMessage, PodServeError } from '../errors.js';
 import { chmod, lstat, mkdtemp, rename, rm, unlink } from '../files/fs.js';
 import type { Logger } from '../logging/logger.js';
@@ -78,7 +80,13 @@ export async function startControlServer(path: string, handlers: ControlHandlers
   const { createServer, request } = await import('node:http');
   let inFlight = 0;
   let followers = 0;
+  const callers = peerCheck(log);
   const server = createServer((req, res) => {
+    const refused = callers.refusal(req.socket);
+    if (refused) {
+      sendError(res, 403, 'forbidden', refused);
+      return;
+    }
     // Every caller costs memory until answered: past the bound, a clear 503 instead.
     if (inFlight >= MAX_CONCURRENT_REQUESTS) {
       res.setHeader('retry-after', '1');
@@ -105,6 +113,7 @@ export async function startControlServer(path: string, handlers: ControlHandlers
       else res.destroy();
     });
   });
+  server.on('connection', (socket: Socket) => callers.check(socket));
   // A follower's stream must not keep a stopping runtime waiting.
   server.keepAliveTimeout = 1_000;
   // Idle or half-sent requests do not hold a connection for ever.
@@ -153,6 +162,45 @@ export async function startControlServer(path: string, handlers: ControlHandlers
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await unlink(path).catch(() => undefined);
     },
+  };
+}
+
+/**
+ * Who is calling, as the kernel says (SO_PEERCRED at connect()), checked against who may: root
+ * and the service's own user. The socket's mode (0660, root's group) is the first gate; this is
+ * the second, for a socket whose mode or directory someone widened. A refused caller gets 403
+ * naming its uid; each refused uid is warned about once.
+ */
+function peerCheck(log: Logger) {
+  const reaper = loadReaper();
+  const allowed = new Set([0, process.getuid?.() ?? 0]);
+  const refusals = new WeakMap<Socket, string>();
+  const warned = new Set<number>();
+  return {
+    check(socket: Socket): void {
+      const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+      if (!reaper || fd === undefined || fd < 0) return;
+      let peer: { pid: number; uid: number; gid: number };
+      try {
+        peer = reaper.peerCredentials(fd);
+      } catch (err) {
+        refusals.set(socket, `the caller's credentials could not be read (${errorMessage(err)})`);
+        return;
+      }
+      if (allowed.has(peer.uid)) return;
+      refusals.set(
+        socket,
+        `uid ${peer.uid} may not command this service (only root${allowed.size > 1 ? ' and its own user' : ''})`,
+      );
+      if (!warned.has(peer.uid)) {
+        warned.add(peer.uid);
+        log.warn(
+          { uid: peer.uid, gid: peer.gid, pid: peer.pid },
+          `control socket: refused a caller with uid ${peer.uid}`,
+        );
+      }
+    },
+    refusal: (socket: Socket) => refusals.get(socket),
   };
 }
 
