@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { CommandRunner, Supervisor } from '@podserve/runtime';
 import pino from 'pino';
 import { apacheRows } from './bench-apache.js';
+import { apiRows } from './bench-api.js';
 import { certificateRows } from './bench-certificates.js';
 import { dnsRows } from './bench-dns.js';
 import { mailRows } from './bench-mail.js';
@@ -194,7 +195,7 @@ try {
     await probeLatency();
   }
   if (!process.argv.includes('--runtime-only')) {
-    const sections = { certificates: certificateRows, apache: apacheRows, dns: dnsRows, mail: mailRows };
+    const sections = { certificates: certificateRows, apache: apacheRows, dns: dnsRows, mail: mailRows, api: apiRows };
     for (const [section, rowsOf] of Object.entries(sections)) if (wanted(section)) rows.push(...(await rowsOf()));
   }
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';

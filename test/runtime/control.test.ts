@@ -44,7 +44,8 @@ describe('ctl against a running service', () => {
   it('shows status, restarts a failed process (restart counted), reloads, and refuses what does not exist', async () => {
     const flag = join(dir.path, 'mended');
     const run = startFixture([
-      { name: 'steady', command: 'sleep', args: ['1000'], reload: { signal: 'SIGHUP' } },
+      // SIGHUP is its reload and must not end it (sleep would die of it, and be restarted).
+      { name: 'steady', command: 'sh', args: ['-c', 'trap "" HUP; exec sleep 1000'], reload: { signal: 'SIGHUP' } },
       {
         name: 'flappy',
         command: 'sh',
@@ -342,7 +343,13 @@ describe('ctl against a running service', () => {
     const after = JSON.parse((await ctl('--json', 'status')).stdout);
     expect(after.details.generation).toBe(result.generation);
     expect(after.actions).toEqual([
-      { name: 'renew', summary: expect.stringContaining('issue a new certificate now'), phases: ['ready'] },
+      {
+        name: 'renew',
+        summary: expect.stringContaining('issue a new certificate now'),
+        phases: ['ready'],
+        // What it answers, as JSON Schema: the API's OpenAPI document shows it.
+        output: expect.objectContaining({ type: 'object', required: ['generation', 'names', 'notAfter'] }),
+      },
     ]);
   });
 });

@@ -12,6 +12,7 @@ import {
   RequestFailed,
   type ServiceAction,
 } from '@podserve/runtime';
+import * as v from 'valibot';
 import type { CertificatesEnv } from './config.js';
 import { assess } from './health.js';
 import type { Issuer } from './issuer.js';
@@ -167,6 +168,7 @@ export class CertificatesService extends BaseService<CertificatesEnv> {
     return {
       renew: {
         summary: 'issue a new certificate now and publish it (cron mode)',
+        output: v.object({ generation: v.string(), names: v.array(v.string()), notAfter: v.string() }),
         run: async () => {
           if (!this.maintenance)
             throw new RequestFailed(`renew needs --mode cron (this run is --mode ${this.ctx.mode})`);

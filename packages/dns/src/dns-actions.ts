@@ -29,10 +29,14 @@ export function dnsActions(parts: Parts): Record<string, ServiceAction> {
     records: {
       readOnly: true,
       summary: 'list the dynamic records (RFC 2136: ACME challenges, records added here)',
+      output: v.object({
+        records: v.array(v.object({ owner: v.string(), ttl: v.number(), type: v.string(), data: v.string() })),
+      }),
       run: async () => dynamic(false).list(),
     },
     'record-add': {
       summary: 'add a record: name=www type=A value=192.0.2.7 [ttl=300] (A, AAAA, CNAME, MX, TXT, SRV, CAA)',
+      output: v.object({ added: v.string() }),
       // The shape here (listed by GET /v1/actions); what a name, type or value may be is the
       // DNS_RECORDS syntax, checked by DynamicRecords with the record's own words.
       input: v.strictObject({
@@ -45,6 +49,7 @@ export function dnsActions(parts: Parts): Record<string, ServiceAction> {
     },
     'record-remove': {
       summary: 'remove records: name=www type=A [value=192.0.2.7: only that one]',
+      output: v.object({ removed: v.string() }),
       input: v.strictObject({ name: v.string(), type: v.string(), value: v.optional(v.string()) }),
       run: async (input) => dynamic(true).remove(input),
     },

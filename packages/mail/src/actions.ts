@@ -28,6 +28,10 @@ const targets = v.pipe(
 /** A postfix queue id: hex (short ids) or the long form's letters and digits; never a path or an option. */
 const queueId = v.pipe(v.string(), v.regex(/^[0-9A-Za-z]{6,20}$/, 'a queue id as `queue` lists it'), v.maxLength(20));
 
+/** What the actions answer, as schemas: listed with each action for the API's OpenAPI document. */
+const user = v.object({ address: v.string(), home: v.string() });
+const alias = v.object({ source: v.string(), targets: v.array(v.string()) });
+
 /** The mail service's control actions: users, aliases, the queue, and the DKIM record. */
 export function mailActions(parts: Parts): Record<string, ServiceAction<never>> {
   const store = () => {
@@ -49,43 +53,51 @@ export function mailActions(parts: Parts): Record<string, ServiceAction<never>> 
     users: {
       readOnly: true,
       summary: 'list the users (address and mailbox)',
+      output: v.array(user),
       run: async () => store().listUsers(),
     },
     'users-add': {
       summary: 'add a user: ADDRESS, the password with --password-stdin',
+      output: user,
       input: v.strictObject({ address: addressSchema(), password }),
       secrets: ['password'],
       run: async (i: { address: string; password: string }) => store().addUser(i.address, i.password),
     },
     'users-set-password': {
       summary: "change a user's password: ADDRESS, the password with --password-stdin",
+      output: v.object({ address: v.string() }),
       input: v.strictObject({ address: addressSchema(), password }),
       secrets: ['password'],
       run: async (i: { address: string; password: string }) => store().setPassword(i.address, i.password),
     },
     'users-delete': {
       summary: 'delete a user (the mailbox stays on the volume)',
+      output: v.object({ deleted: v.string(), mailboxKept: v.string() }),
       input: v.strictObject({ address: addressSchema() }),
       run: async (i: { address: string }) => store().deleteUser(i.address),
     },
     aliases: {
       readOnly: true,
       summary: 'list the aliases',
+      output: v.array(alias),
       run: async () => store().listAliases(),
     },
     'aliases-add': {
       summary: 'add an alias: SOURCE (or @domain for every address) TARGETS (comma-separated)',
+      output: alias,
       input: v.strictObject({ source: addressSchema({ catchAll: true }), targets }),
       run: async (i: { source: string; targets: string[] }) => store().addAlias(i.source, i.targets),
     },
     'aliases-delete': {
       summary: 'delete an alias: SOURCE',
+      output: v.object({ deleted: v.string() }),
       input: v.strictObject({ source: addressSchema({ catchAll: true }) }),
       run: async (i: { source: string }) => store().deleteAlias(i.source),
     },
     queue: {
       readOnly: true,
       summary: 'the messages waiting in the queue (postqueue -j)',
+      output: v.array(v.record(v.string(), v.unknown())),
       run: async () =>
         (await postqueue(['-j']))
           .split('\n')
@@ -94,6 +106,7 @@ export function mailActions(parts: Parts): Record<string, ServiceAction<never>> 
     },
     'queue-flush': {
       summary: 'try to deliver every queued message now',
+      output: v.object({ flushed: v.literal(true) }),
       run: async () => {
         await postqueue(['-f']);
         return { flushed: true };
@@ -101,6 +114,7 @@ export function mailActions(parts: Parts): Record<string, ServiceAction<never>> 
     },
     'queue-delete': {
       summary: 'delete a queued message: ID (as queue lists it)',
+      output: v.object({ deleted: v.string() }),
       input: v.strictObject({ id: queueId }),
       run: async (i: { id: string }) => {
         const { paths } = parts.settings();
@@ -115,6 +129,7 @@ export function mailActions(parts: Parts): Record<string, ServiceAction<never>> 
     dkim: {
       readOnly: true,
       summary: 'the DKIM record to publish (TXT at SELECTOR._domainkey.DOMAIN)',
+      output: v.array(v.object({ name: v.string(), type: v.literal('TXT'), value: v.string() })),
       phases: ['starting', 'ready'],
       run: async () => {
         const record = parts.dkimRecord();
