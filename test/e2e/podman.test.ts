@@ -338,8 +338,20 @@ describe('pod.yaml under podman play kube', () => {
     expect(bad.json.error.message).not.toContain('short');
     expect(await users()).toEqual(usersBefore);
     expect((await api('POST', '/api/v1/mail/users', { address: user, password: first })).status).toBe(200);
+    // Answered once dovecot sees it (its passwd-file is re-read at most once a second): a login
+    // right after the answer works, the first time.
+    const imapsNow = (password: string) =>
+      execFileAsync('curl', [
+        ...['-s', '--cacert', join(mountpoint, 'ca.pem'), '--resolve', `podserve.test:${imapsPort}:127.0.0.1`],
+        ...['--user', `${user}:${password}`, `imaps://podserve.test:${imapsPort}/INBOX`, '-X', 'EXAMINE INBOX'],
+      ]).then(
+        () => 0,
+        (e: { code: number }) => e.code,
+      );
+    expect(await imapsNow(first), 'a login right after the user was created').toBe(0);
     const set = await api('PUT', `/api/v1/mail/users/${encodeURIComponent(user)}/password`, { password: second });
     expect(set.status, JSON.stringify(set.json)).toBe(200);
+    expect(await imapsNow(second), 'a login with the new password right after it was set').toBe(0);
     const sent = await execFileAsync('swaks', [
       ...['--server', `127.0.0.1:${submissionPort}`, '--tls', '--auth', 'PLAIN'],
       ...['--auth-user', user, '--auth-password', second, '--from', user, '--to', user],

@@ -110,6 +110,7 @@ export class MailboxStore {
       const next = new Map(this.users).set(address, entry);
       await this.writeUsers(next);
       this.users = next;
+      await dovecotSeesIt();
       return { address, home: entry.home };
     });
   }
@@ -134,6 +135,7 @@ export class MailboxStore {
       const next = new Map(this.users).set(address, this.entry(address, password));
       await this.writeUsers(next);
       this.users = next;
+      await dovecotSeesIt();
       return { address };
     });
   }
@@ -147,6 +149,7 @@ export class MailboxStore {
       next.delete(address);
       await this.writeUsers(next);
       this.users = next;
+      await dovecotSeesIt();
       return { deleted: address, mailboxKept: entry.home };
     });
   }
@@ -250,6 +253,17 @@ export class MailboxStore {
       mode: 0o600,
     });
   }
+}
+
+/**
+ * dovecot's passwd-file driver looks at the file at most once a second (it skips the check when
+ * the last one was in the same second): a user added in the second of the previous lookup is
+ * unknown to it until the next second, and a login tried then fails (with dovecot's failure
+ * delay on top: measured 5.7 s from creation to a first successful login). So a change is
+ * answered only once the clock has passed into the next second, when any lookup re-reads it.
+ */
+async function dovecotSeesIt(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 1_010 - (Date.now() % 1_000)));
 }
 
 function readOptionalText(path: string): string {
