@@ -212,7 +212,7 @@ export async function apiRows(): Promise<string[]> {
   } finally {
     for (const id of containers) {
       try {
-        podman('rm', '-f', '-t', '0', id);
+        podman('rm', '-f', '-v', '-t', '0', id);
       } catch {
         // gone already
       }
