@@ -19,13 +19,6 @@ export const ERROR_STATUS = {
 export type ErrorCode = keyof typeof ERROR_STATUS;
 export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
 
-/** The code for an HTTP status a server answered with, for a client that got no JSON. */
-export function codeForStatus(status: number): ErrorCode {
-  const exact = ERROR_CODES.find((c) => ERROR_STATUS[c] === status);
-  if (exact) return exact;
-  return status >= 500 ? 'failed' : 'bad_request';
-}
-
 export function errorBody(code: ErrorCode, message: string, details?: unknown): ErrorResponse {
   return { error: { code, message, ...(details === undefined ? {} : { details }) } };
 }

@@ -47,7 +47,7 @@ export class LogBuffer {
 
   /** The newest `count` lines, oldest first. */
   last(count: number): string[] {
-    return this.lines.slice(-Math.max(0, count));
+    return this.lastEntries(count).map((e) => e.line);
   }
 
   /** The newest `count` lines with their sequence numbers, oldest first. */

@@ -8,7 +8,6 @@ export type {
   RuntimeFootprint,
   StatusResponse,
 } from '@podserve/protocol';
-export { PROTOCOL_PATH as CONTROL_API_PATH } from '@podserve/protocol/wire';
 
 /** `<run dir>/<service>.sock`: one per running service, in the service's run directory. */
 export function controlSocketPath(runDir: string, service: string): string {
