@@ -486,7 +486,7 @@ describe('apache in its image', () => {
     expect(result.stderr).toContain('dry run: apache2 -t: Syntax OK');
   });
 
-  it('while it waits for a certificate, status names it, where it looked and what is wrong; each refused generation is a warning', async () => {
+  it('while it waits for a certificate: port 80 carries ACME challenges (503 for the rest), status names what is missing, each refused generation is a warning; the first one published is served', async () => {
     const empty = `podserve-apache-test-empty-${uniqueSuffix()}`;
     await podman(['volume', 'create', empty]);
     created.volumes.push(empty);
@@ -496,6 +496,10 @@ describe('apache in its image', () => {
         '-d',
         '-e',
         'DOMAIN=example.test',
+        '-p',
+        '127.0.0.1::80',
+        '-p',
+        '127.0.0.1::443',
         '-v',
         `${empty}:/data/state/certificates:ro`,
         APACHE,
@@ -503,6 +507,48 @@ describe('apache in its image', () => {
       ])
     ).trim();
     created.containers.push(waiting);
+    const portOf = async (p: number) => Number((await podman(['port', waiting, `${p}/tcp`])).trim().split(':').pop());
+    const [http, https] = [await portOf(80), await portOf(443)];
+    // HTTP answers before any certificate: the first one's HTTP-01 challenge comes through here.
+    await eventually(
+      async () => (await statusOf('-H', 'Host: example.test', `http://127.0.0.1:${http}/x`)) === '503',
+      15_000,
+      'HTTP to answer 503 while no certificate is published',
+    );
+    const retryAfter = await output('curl', [
+      '-s',
+      '-D',
+      '-',
+      '-o',
+      '/dev/null',
+      '-H',
+      'Host: example.test',
+      `http://127.0.0.1:${http}/x`,
+    ]);
+    expect(retryAfter.stdout).toMatch(/^Retry-After: 10\r$/im);
+    await podman([
+      'exec',
+      '-d',
+      waiting,
+      'node',
+      '-e',
+      "require('http').createServer((q,s)=>s.end('token for '+q.url)).listen(8402,'127.0.0.1')",
+    ]);
+    await eventually(
+      async () =>
+        (
+          await output('curl', [
+            '-s',
+            '-H',
+            'Host: example.test',
+            `http://127.0.0.1:${http}/.well-known/acme-challenge/t1`,
+          ])
+        ).stdout === 'token for /.well-known/acme-challenge/t1',
+      5_000,
+      'the challenge proxied to the responder before any certificate',
+    );
+    // No HTTPS yet: nothing listens on 443.
+    expect((await output('curl', ['-s', '-k', '-o', '/dev/null', `https://127.0.0.1:${https}/`])).code).toBe(7);
     const statusText = async () => (await ctl(waiting, 'status')).stdout;
     await eventually(
       async () =>
@@ -512,15 +558,15 @@ describe('apache in its image', () => {
       15_000,
       'status to name the missing certificate',
     );
-    // The probe an orchestrator runs says it too, not just "service is starting".
+    // The probe an orchestrator runs says it too (apache runs, HTTP only: not ready).
     const probe = await ready(waiting);
     expect(probe.code).toBe(1);
     expect(probe.stderr + probe.stdout).toContain(
-      'service is starting: waiting for a certificate for example.test in /data/state/certificates: no published certificate (ENOENT)',
+      'apache: not ready: waiting for a certificate for example.test in /data/state/certificates: no published certificate (ENOENT)',
     );
     const json = JSON.parse((await ctl(waiting, '--json', 'status')).stdout);
     expect(json.readiness.ok).toBe(false);
-    expect(json.readiness.details.checks.reason).toBe(
+    expect(json.readiness.reason).toBe(
       'waiting for a certificate for example.test in /data/state/certificates: no published certificate (ENOENT)',
     );
 
@@ -544,6 +590,16 @@ describe('apache in its image', () => {
     expect(await statusText()).toMatch(
       /waiting: waiting for a certificate for example\.test in \/data\/state\/certificates: generation \S+ covers other\.test, www\.other\.test, not example\.test/,
     );
+
+    // The first one for its name: applied like a renewal (a graceful restart), HTTPS served, ready.
+    await certificates('renew', empty, 'example.test');
+    await eventually(async () => (await ready(waiting)).code === 0, 15_000, 'ready once a certificate is published');
+    const { stdout: subject } = await output('sh', [
+      '-c',
+      `echo | openssl s_client -connect 127.0.0.1:${https} -servername example.test 2>/dev/null | openssl x509 -noout -subject`,
+    ]);
+    expect(subject).toMatch(/CN ?= ?example\.test/);
+    expect(await statusOf('-H', 'Host: example.test', `http://127.0.0.1:${http}/x`)).toBe('301 https://example.test/x');
   }, 90_000);
 
   it('refuses HTTPS_PORT=99999 with exit 78 naming it', async () => {

@@ -6,8 +6,11 @@ export interface RenderInput {
   /** The set's own directory (a ConfigSet generation). */
   dir: string;
   settings: ApacheSettings;
-  /** The certificate generation's directory (resolved, so a reload serves exactly it). */
-  tlsDir: string;
+  /**
+   * The certificate generation's directory (resolved, so a reload serves exactly it).
+   * Undefined before the first one is published: port 80 only, for ACME HTTP-01.
+   */
+  tlsDir: string | undefined;
   /** WEB_ROOT, or the built-in page's directory while WEB_ROOT is empty. */
   documentRoot: string;
   /** WEB_EXTRA_CONF's content, copied into the set so the checker sees exactly what is served. */
@@ -48,7 +51,7 @@ export function renderApache(input: RenderInput): ConfigFile[] {
   const routes = s.routes
     .map((r) => conf`    ProxyPass "${r.path}" "${r.target}"\n    ProxyPassReverse "${r.path}" "${r.target}"\n`)
     .join('');
-  const httpd = dedent(conf`
+  const head = dedent(conf`
     # Rendered by PodServe (apache service); every change goes through apache2 -t first.
     ServerRoot "${s.runDir}"
     DefaultRuntimeDir "${s.runDir}"
@@ -93,8 +96,8 @@ export function renderApache(input: RenderInput): ConfigFile[] {
     RequestReadTimeout header=20-40,MinRate=500 body=20,MinRate=500
 
     Listen ${s.httpPort} http
-    Listen ${s.httpsPort} https
-
+  `);
+  const common = dedent(conf`
     ErrorLog /dev/stderr
     LogLevel warn
     # Fields are space-separated; "[client\\ %a]" is one field, left out when there is no client.
@@ -139,6 +142,12 @@ export function renderApache(input: RenderInput): ConfigFile[] {
         RewriteCond %{REQUEST_URI} !^/\\.well-known/acme-challenge/
         RewriteRule ^ - [R=421,L]
     </VirtualHost>
+  `);
+  const httpsCatchAll =
+    tlsDir === undefined
+      ? ''
+      : dedent(conf`
+    Listen ${s.httpsPort} https
 
     <VirtualHost *:${s.httpsPort}>
         ServerName ${UNKNOWN_HOST}
@@ -151,7 +160,24 @@ export function renderApache(input: RenderInput): ConfigFile[] {
         RewriteEngine On
         RewriteRule ^ - [R=421,L]
     </VirtualHost>
-
+  `);
+  const httpSite =
+    tlsDir === undefined
+      ? dedent(conf`
+    # No certificate yet: ACME HTTP-01 goes to the certificates service's responder (the first
+    # certificate needs it); everything else is 503 until one is published, then HTTP redirects.
+    <VirtualHost *:${s.httpPort}>
+        ServerName ${s.domain}
+        ServerAlias ${s.names}
+        ProxyPass /.well-known/acme-challenge/ http://127.0.0.1:${s.acmeHttpPort}/.well-known/acme-challenge/
+        ProxyPassReverse /.well-known/acme-challenge/ http://127.0.0.1:${s.acmeHttpPort}/.well-known/acme-challenge/
+        Header always set Retry-After "10" "expr=%{REQUEST_STATUS} == 503"
+        RewriteEngine On
+        RewriteCond %{REQUEST_URI} !^/\\.well-known/acme-challenge/
+        RewriteRule ^ - [R=503,L]
+    </VirtualHost>
+  `)
+      : dedent(conf`
     # HTTP: ACME HTTP-01 goes to the certificates service's responder; everything else to HTTPS,
     # under the name asked for, which is one of the site's (the only way into this host).
     <VirtualHost *:${s.httpPort}>
@@ -167,7 +193,11 @@ export function renderApache(input: RenderInput): ConfigFile[] {
         RewriteCond %{REQUEST_URI} !^/\\.well-known/acme-challenge/
         RewriteRule ^ https://%{SERVER_NAME}${httpsSuffix}%{REQUEST_URI} [R=301,L]
     </VirtualHost>
-
+  `);
+  const httpsSite =
+    tlsDir === undefined
+      ? ''
+      : dedent(conf`
     <VirtualHost *:${s.httpsPort}>
         ServerName ${s.domain}
         ServerAlias ${s.names}
@@ -185,6 +215,7 @@ export function renderApache(input: RenderInput): ConfigFile[] {
         RequestHeader set X-Forwarded-Proto "https"
     ${routes}${input.extraConf === undefined ? '' : conf`        Include "${dir}/extra.conf"\n`}    </VirtualHost>
   `);
+  const httpd = [head, common, httpsCatchAll, httpSite, httpsSite].filter(Boolean).join('\n');
   const files: ConfigFile[] = [{ path: 'httpd.conf', content: httpd }];
   if (input.extraConf !== undefined) files.push({ path: 'extra.conf', content: input.extraConf });
   if (documentRoot === `${dir}/default-site`) {

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type CheckResult, ConfigSet, type HealthResult, type ProcessSpec, tlsProbe } from '@podserve/runtime';
 import { type DaemonCertificates, DaemonService, reloadAndConfirm } from '@podserve/runtime/daemon';
@@ -33,7 +34,8 @@ export function apacheProcess(s: ApacheSettings): ProcessSpec {
     fastStop: { signal: 'SIGTERM' },
     fastStopMs: FAST_STOP_MS,
     stopTimeoutMs: s.stopBudgetMs,
-    readiness: { tcp: { port: s.httpsPort }, intervalMs: 100 },
+    // Port 80, not 443: before the first certificate apache serves HTTP only (ACME HTTP-01).
+    readiness: { tcp: { port: s.httpPort }, intervalMs: 100 },
     healthIntervalMs: 10_000,
     startTimeoutMs: 30_000,
   };
@@ -76,6 +78,11 @@ export class ApacheService extends DaemonService<ApacheEnv> {
     return [apacheProcess(this.settings)];
   }
 
+  /** Port 80 carries the ACME HTTP-01 challenges the first certificate needs: it cannot wait for one. */
+  protected override startsWithoutCertificate(): boolean {
+    return true;
+  }
+
   protected override certificates(): DaemonCertificates {
     const s = this.settings;
     return {
@@ -95,19 +102,25 @@ export class ApacheService extends DaemonService<ApacheEnv> {
 
   protected override async answering(): Promise<HealthResult> {
     const proc = this.ctx.supervisor.get('apache');
+    if (!this.pair) {
+      // HTTP only until the first certificate: alive is answering on port 80.
+      const { httpPort } = this.settings;
+      return (await httpAnswers(httpPort, this.settings.domain))
+        ? { ok: true, reason: `apache is running (HTTP only on ${httpPort}: no certificate yet)` }
+        : { ok: false, reason: `apache (pid ${proc?.pid}) does not answer HTTP on ${httpPort} within 2 s` };
+    }
     return (await this.answers(2_000))
       ? { ok: true, reason: 'apache is running' }
       : { ok: false, reason: `apache (pid ${proc?.pid}) does not answer HTTPS within 2 s` };
   }
 
   private render(dir: string) {
-    const pair = this.pair;
-    if (!pair) throw new Error('no certificate to render with');
     const extra = this.settings.extraConf;
     return renderApache({
       dir,
       settings: this.settings,
-      tlsDir: pair.dir,
+      // None yet: port 80 only (ACME challenges, 503 for the rest) until one is published.
+      tlsDir: this.pair?.dir,
       documentRoot: this.documentRoot(dir),
       extraConf: extra === undefined ? undefined : readFileSync(extra, 'utf8'),
     });
@@ -207,4 +220,26 @@ export function checkerMessage(output: string, exitCode: number | null, ownDir: 
 function isInside(dir: string, file: string): boolean {
   const rel = relative(resolve(dir), resolve(dir, file));
   return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+}
+
+/** An HTTP/1.1 status line from 127.0.0.1:port within 2 s (any status: apache answers). */
+function httpAnswers(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let text = '';
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(2_000, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () =>
+      socket.write(`HEAD / HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: podserve-probe\r\nConnection: close\r\n\r\n`),
+    );
+    socket.on('data', (chunk) => {
+      text += chunk.toString('latin1');
+      if (text.includes('\r\n')) done(text.startsWith('HTTP/'));
+    });
+    socket.on('end', () => done(text.startsWith('HTTP/')));
+  });
 }

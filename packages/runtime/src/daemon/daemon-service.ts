@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 // Through the package's own name, not a relative path: a service bundle takes these from the
 // runtime main.js loaded (one BaseService, one supervisor), and bundles only this subpath.
 import {
@@ -22,6 +23,8 @@ export interface DaemonCertificates {
   targets?: Readonly<Record<string, () => Promise<string | undefined>>>;
 }
 
+/** How long a service that may start without a certificate looks for a published one first. */
+const FIRST_LOOK_MS = 500;
 /** How long a reload waits for a daemon that is being (re)started. */
 const DAEMON_WAIT_MS = 20_000;
 /** States a process does not leave by itself: a reload has nobody to apply to and says so at once. */
@@ -61,6 +64,14 @@ export abstract class DaemonService<C> extends BaseService<C> {
   protected details(): Record<string, unknown> {
     return {};
   }
+  /**
+   * Whether the daemons may start before a certificate is published, on a configuration
+   * rendered without one (`this.pair` undefined), and take the first pair like a renewal.
+   * apache does: its port 80 carries the ACME HTTP-01 challenges the first certificate needs.
+   */
+  protected startsWithoutCertificate(): boolean {
+    return false;
+  }
   /** After the first configuration is in place, before any daemon starts: false stops the start. */
   protected async beforeDaemons(): Promise<boolean> {
     return true;
@@ -81,10 +92,19 @@ export abstract class DaemonService<C> extends BaseService<C> {
         },
       );
       this.follower = follower;
-      const pair = await follower.waitForFirst(this.ctx.signal);
-      if (!pair) return false; // stopped while waiting
-      this.pair = pair;
-      this.warnUncovered(pair, tls);
+      const first = follower.waitForFirst(this.ctx.signal);
+      const pair = this.startsWithoutCertificate()
+        ? await Promise.race([first, delay(FIRST_LOOK_MS, null, { signal: this.ctx.signal }).catch(() => undefined)])
+        : await first;
+      if (pair === undefined) return false; // stopped while waiting
+      if (pair === null) {
+        this.log.info(
+          `no certificate in ${tls.certPath} yet: starting without one; the first published is applied like a renewal`,
+        );
+      } else {
+        this.pair = pair;
+        this.warnUncovered(pair, tls);
+      }
     }
     const why = this.pair ? `start with certificate generation ${this.pair.generation}` : 'start';
     const first = await this.configs.commit(why, { firstStart: true });
@@ -93,6 +113,7 @@ export abstract class DaemonService<C> extends BaseService<C> {
     for (const spec of this.daemons()) this.ctx.supervisor.add(spec);
     if (!(await this.ctx.supervisor.startAll())) return false;
     if (this.follower && this.pair) await this.follower.started(this.pair);
+    else this.follower?.follow();
     await this.started();
     this.ctx.healthChanged();
     return true;

@@ -112,6 +112,17 @@ export class CertificateFollower {
     return await Promise.race([this.first, aborted]);
   }
 
+  /**
+   * The daemon already runs without a certificate (apache answering ACME HTTP-01 on port 80
+   * while the first one is issued): every pair from now on, the first included, goes through
+   * apply() like a renewal. Call after waitForFirst(), whose watcher keeps offering pairs.
+   */
+  follow(): void {
+    this.following = true;
+    // One offered between waitForFirst's look and this call was only noted: apply it now.
+    if (this.latest) this.schedule(0);
+  }
+
   /** The daemon started with `pair` in its first config: confirm it and follow from here. */
   async started(pair: CertificatePair): Promise<boolean> {
     this.following = true;
