@@ -4,7 +4,13 @@ set -euo pipefail
 usage() {
   cat <<'USAGE'
 Usage: scripts/pod.sh up [--no-build]   (re)build the images, play pod.yaml, wait until every
-                                       container is ready (POD_TIMEOUT seconds, default 120)
+                                       container is ready (POD_TIMEOUT seconds, default 120),
+                                       then print where each service answers
+       scripts/pod.sh up --dev         a development pod: the images as they are (built once if
+                                       missing), the repository mounted read-only at /app (so
+                                       /app/dist is this checkout's dist/), LOG_LEVEL=debug;
+                                       after `npm run build`, `podman restart POD-CONTAINER`
+                                       (e.g. podserve-api) runs the new code
        scripts/pod.sh down [--volumes] stop and remove the pod (and its named volumes)
        scripts/pod.sh status           each container's state and readiness
        scripts/pod.sh logs [CONTAINER] logs of one container (e.g. certificates), or of all
@@ -39,6 +45,68 @@ quiet() {
   return "$status"
 }
 secrets_in_yaml() { awk '/^kind: Secret/{s=1} s && /^  name:/{print $2; s=0}' "$yaml"; }
+env_in_yaml() { awk -v n="$1" '$0 ~ "name: " n "$" {getline; print $2; exit}' "$yaml"; }
+state_of() { podman inspect --format '{{.State.Status}}' "$pod-$1" 2>/dev/null || echo missing; }
+# Host ports: the environment's, else pod.yaml's defaults.
+http_port=${POD_HTTP_PORT:-8080} https_port=${POD_HTTPS_PORT:-8443} dns_port=${POD_DNS_PORT:-1053}
+smtp_port=${POD_SMTP_PORT:-2525} submission_port=${POD_SUBMISSION_PORT:-2587}
+submissions_port=${POD_SUBMISSIONS_PORT:-2465} imap_port=${POD_IMAP_PORT:-2143}
+imaps_port=${POD_IMAPS_PORT:-2993} api_port=${POD_API_PORT:-9443}
+certificates_volume() { awk '/claimName: podserve-certificates/{print $2; exit}' "$yaml"; }
+
+# One build at a time on this host: two builds of the same tags would race for them.
+build_images() {
+  if command -v flock >/dev/null; then
+    flock /tmp/podserve-images.lock scripts/images.sh build "$@"
+  else
+    scripts/images.sh build "$@"
+  fi
+}
+
+# podman 4.3 plays an emptyDir as a *named* volume called after it (run-dns, …): it outlives
+# the pod (a stale status file and socket greet the next start) and is shared with every other
+# pod played from pod.yaml on this host (a test's pod: "another process answers on
+# /run/podserve/dns.sock"). The played copy names them after the pod; down removes them.
+emptydirs_in_yaml() { awk '/^    - name:/{n=$3} /^      emptyDir:/{print n}' "$yaml"; }
+own_run_volumes() {
+  local v
+  for v in $(emptydirs_in_yaml); do sed -i -e "s/^\( *- name: \)$v\$/\1$pod-$v/" "$1"; done
+}
+
+# The development pod, from a played copy of pod.yaml ($1, changed in place): every container
+# mounts this checkout read-only at /app (the images' WORKDIR, so /app/dist is this checkout's
+# dist/ and the entrypoint runs it) and logs at debug. The checkout, not dist/ itself: npm run
+# build removes dist/ and makes a new one, and a bind mount of the old directory would show the
+# running containers an empty, deleted directory (their probes would fail until restarted).
+# Nothing in the pod writes to the host: state, certificates and logs stay in the named volumes.
+dev_yaml() {
+  local out
+  out=$(mktemp --suffix=.yaml)
+  awk -v root="$root" '
+    /^      volumeMounts:$/ { print; print "        - name: dev-checkout"; print "          mountPath: /app"; print "          readOnly: true"; next }
+    /^  volumes:$/ { print; print "    - name: dev-checkout"; print "      hostPath:"; print "        path: " root; print "        type: Directory"; next }
+    /^        - name: LOG_LEVEL$/ { print; getline; sub(/value: .*/, "value: debug"); print; next }
+    { print }' "$1" >"$out"
+  mv "$out" "$1"
+}
+
+# Where each service answers from this host, once the pod is up.
+where() {
+  local domain ca
+  domain=$(env_in_yaml DOMAIN)
+  ca=$(podman volume inspect "$(certificates_volume)" --format '{{.Mountpoint}}' 2>/dev/null)/ca.pem || true
+  printf '  web   http://%s:%s/ and https://%s:%s/ (the name is not in DNS: curl --cacert CA --resolve %s:%s:127.0.0.1 https://%s:%s/)\n' \
+    "$domain" "$http_port" "$domain" "$https_port" "$domain" "$https_port" "$domain" "$https_port"
+  printf '  dns   127.0.0.1 port %s, UDP and TCP: dig @127.0.0.1 -p %s %s\n' "$dns_port" "$dns_port" "$domain"
+  printf '  mail  127.0.0.1: SMTP %s, submission %s, submissions %s, IMAP %s, IMAPS %s (first user %s, its password from pod.yaml'"'"'s Secret)\n' \
+    "$smtp_port" "$submission_port" "$submissions_port" "$imap_port" "$imaps_port" "$(env_in_yaml MAIL_ADMIN_ADDRESS)"
+  printf '  api   https://127.0.0.1:%s (certificate for %s); admin token %s, read-only token %s\n' \
+    "$api_port" "$domain" "$root/dev/api-admin.token" "$root/dev/api-read.token"
+  printf '  ca    %s\n' "$ca"
+  # shellcheck disable=SC2016 # printed for the user's shell
+  printf '  ctl   eval "$(scripts/pod.sh env)"; node dist/main.js ctl status\n'
+  printf '  more  scripts/pod.sh status | logs [CONTAINER] | down [--volumes]\n'
+}
 
 cmd=${1:-}
 [ $# -gt 0 ] && shift
@@ -46,55 +114,103 @@ pod=$(pod_name)
 case "$cmd" in
   up)
     command -v podman >/dev/null || { echo "pod.sh: podman is not installed (run bash ../shared/podman/setup.sh)" >&2; exit 1; }
-    if [ "${1:-}" != --no-build ]; then
+    build=1 dev=0
+    for arg in "$@"; do
+      case "$arg" in
+        --no-build) build=0 ;;
+        --dev) dev=1 ;;
+        *) usage >&2; exit 64 ;;
+      esac
+    done
+    wanted=()
+    for image in $(images_in_yaml); do image=${image#localhost/podserve-}; wanted+=("${image%:latest}"); done
+    if [ "$dev" = 1 ]; then
+      # The dev pod runs this checkout's dist/: the images only provide the OS and daemons, so
+      # they are built only when one is missing (a rebuild would gain nothing).
+      missing=()
+      for image in $(images_in_yaml); do podman image exists "$image" || missing+=("$image"); done
+      if [ "$build" = 1 ] && [ ${#missing[@]} -gt 0 ]; then
+        say "dev: missing ${missing[*]}: building the images once"
+        build_images "${wanted[@]}"
+      elif [ ${#missing[@]} -gt 0 ]; then
+        echo "pod.sh: missing ${missing[*]} (scripts/pod.sh up --dev builds them)" >&2; exit 1
+      else
+        say "dev: using the existing images (no build); the code comes from $root/dist"
+      fi
+      if [ ! -f dist/main.js ]; then
+        say "dev: no dist/main.js: bundling it (npm run build)"
+        bash scripts/npm-deps.sh
+        npm run build --silent >/dev/null
+      fi
+    elif [ "$build" = 1 ]; then
       # Always through the build: an image that exists may hold old code (after a pull), and
       # the layer cache makes an unchanged rebuild take seconds.
-      wanted=()
-      for image in $(images_in_yaml); do image=${image#localhost/podserve-}; wanted+=("${image%:latest}"); done
       say "building ${wanted[*]} (cached layers are reused)"
-      scripts/images.sh build "${wanted[@]}"
+      build_images "${wanted[@]}"
     fi
     if podman pod exists "$pod"; then say "pod $pod exists; replacing it"; fi
-    # Host ports come from the environment: play a copy with them filled in.
-    play=$yaml
-    if [ -n "${POD_HTTP_PORT:-}${POD_HTTPS_PORT:-}${POD_DNS_PORT:-}${POD_SMTP_PORT:-}${POD_SUBMISSION_PORT:-}${POD_SUBMISSIONS_PORT:-}${POD_IMAP_PORT:-}${POD_IMAPS_PORT:-}${POD_API_PORT:-}" ]; then
-      play=$(mktemp --suffix=.yaml)
-      trap 'rm -f "$play"' EXIT
-      sed -e "s/hostPort: 8080\$/hostPort: ${POD_HTTP_PORT:-8080}/" \
-        -e "s/hostPort: 8443\$/hostPort: ${POD_HTTPS_PORT:-8443}/" \
-        -e "s/hostPort: 1053\$/hostPort: ${POD_DNS_PORT:-1053}/" \
-        -e "s/hostPort: 2525\$/hostPort: ${POD_SMTP_PORT:-2525}/" \
-        -e "s/hostPort: 2587\$/hostPort: ${POD_SUBMISSION_PORT:-2587}/" \
-        -e "s/hostPort: 2465\$/hostPort: ${POD_SUBMISSIONS_PORT:-2465}/" \
-        -e "s/hostPort: 2143\$/hostPort: ${POD_IMAP_PORT:-2143}/" \
-        -e "s/hostPort: 2993\$/hostPort: ${POD_IMAPS_PORT:-2993}/" \
-        -e "s/hostPort: 9443\$/hostPort: ${POD_API_PORT:-9443}/" "$yaml" >"$play"
-    fi
-    say "playing $yaml (apache on host ports ${POD_HTTP_PORT:-8080} and ${POD_HTTPS_PORT:-8443}, dns on ${POD_DNS_PORT:-1053}, mail SMTP on ${POD_SMTP_PORT:-2525} and IMAPS on ${POD_IMAPS_PORT:-2993}, the API on 127.0.0.1:${POD_API_PORT:-9443})"
+    # A temporary copy of the YAML is played (pod.yaml itself never changes): host ports from
+    # the environment, run volumes of the pod's own (pod_yaml), the dev pod's mounts (dev_yaml).
+    play=$(mktemp --suffix=.yaml)
+    trap 'rm -f "$play"' EXIT
+    sed -e "s/hostPort: 8080\$/hostPort: $http_port/" \
+      -e "s/hostPort: 8443\$/hostPort: $https_port/" \
+      -e "s/hostPort: 1053\$/hostPort: $dns_port/" \
+      -e "s/hostPort: 2525\$/hostPort: $smtp_port/" \
+      -e "s/hostPort: 2587\$/hostPort: $submission_port/" \
+      -e "s/hostPort: 2465\$/hostPort: $submissions_port/" \
+      -e "s/hostPort: 2143\$/hostPort: $imap_port/" \
+      -e "s/hostPort: 2993\$/hostPort: $imaps_port/" \
+      -e "s/hostPort: 9443\$/hostPort: $api_port/" "$yaml" >"$play"
+    own_run_volumes "$play"
+    if [ "$dev" = 1 ]; then dev_yaml "$play"; fi
+    say "playing $yaml$([ "$dev" = 1 ] && echo " as a development pod (this checkout at /app read-only, LOG_LEVEL=debug)") (apache on host ports $http_port and $https_port, dns on $dns_port, mail SMTP on $smtp_port and IMAPS on $imaps_port, the API on 127.0.0.1:$api_port)"
     quiet podman play kube --replace "$play" >/dev/null
     say "waiting up to ${timeout_s} s for every container to be ready"
-    deadline=$(( $(date +%s) + timeout_s ))
-    for c in $(containers); do
-      until out=$(probe "$c"); do
-        if [ "$(date +%s)" -ge "$deadline" ]; then
-          say "$c is not ready after ${timeout_s} s: $out"
-          say "its last log lines:"; podman logs --tail 20 "$pod-$c" >&2 || true
-          exit 1
+    started=$(date +%s)
+    deadline=$(( started + timeout_s ))
+    next_report=$(( started + 5 ))
+    pending=$(containers)
+    declare -A why=()
+    while [ -n "$pending" ]; do
+      still=""
+      for c in $pending; do
+        status=0
+        out=$(probe "$c") || status=$?
+        if [ "$status" = 0 ]; then
+          say "$c ready: $out"
+        else
+          still="$still $c"
+          why[$c]=$(printf "%s" "${out:-no answer (probe exit $status$([ "$status" = 124 ] && echo ": timed out"))}" | tr "\n" " " | cut -c1-120)
         fi
-        sleep 1
       done
-      say "$c ready: $out"
+      pending=${still# }
+      [ -n "$pending" ] || break
+      now=$(date +%s)
+      if [ "$now" -ge "$deadline" ]; then
+        for c in $pending; do
+          say "$c is not ready after ${timeout_s} s: ${why[$c]}"
+          say "its last log lines:"; podman logs --tail 20 "$pod-$c" >&2 || true
+        done
+        exit 1
+      fi
+      if [ "$now" -ge "$next_report" ]; then
+        say "$(( now - started )) s, still starting: $(for c in $pending; do printf '%s (%s: %s); ' "$c" "$(state_of "$c")" "${why[$c]}"; done | sed 's/; $//')"
+        next_report=$(( now + 5 ))
+      fi
+      sleep 1
     done
-    say "pod $pod is up. The API: eval \"\$(scripts/pod.sh env)\"; node dist/main.js ctl status. Logs: scripts/pod.sh logs"
+    say "pod $pod is up$([ "$dev" = 1 ] && echo " (development: code from $root/dist; after npm run build: podman restart $pod-CONTAINER)") in $(( $(date +%s) - started )) s:"
+    where
     ;;
   env)
     # The API's address, the development tokens (dev/, known to everyone: development only),
     # the pod's CA from the certificates volume, and the name its certificate carries.
-    volume=$(awk '/claimName: podserve-certificates/{print $2; exit}' "$yaml")
+    volume=$(certificates_volume)
     ca=$(podman volume inspect "$volume" --format '{{.Mountpoint}}' 2>/dev/null)/ca.pem || true
     [ -r "$ca" ] || { echo "pod.sh env: no CA in volume $volume yet: is the pod up? (scripts/pod.sh up)" >&2; exit 1; }
-    domain=$(awk '/name: DOMAIN/{getline; print $2; exit}' "$yaml")
-    printf 'export PODSERVE_API_URL=%q\n' "https://127.0.0.1:${POD_API_PORT:-9443}"
+    domain=$(env_in_yaml DOMAIN)
+    printf 'export PODSERVE_API_URL=%q\n' "https://127.0.0.1:$api_port"
     printf 'export PODSERVE_API_TOKEN_FILE=%q\n' "$root/dev/api-admin.token"
     printf 'export PODSERVE_API_READ_TOKEN_FILE=%q\n' "$root/dev/api-read.token"
     printf 'export PODSERVE_CA_FILE=%q\n' "$ca"
@@ -103,7 +219,13 @@ case "$cmd" in
   down)
     if podman pod exists "$pod"; then
       say "stopping and removing pod $pod"
-      quiet podman play kube --down "$yaml" >/dev/null
+      # The same names as up played (its run volumes): --down removes those volumes too, and
+      # pod.yaml's own names may be another pod's.
+      play=$(mktemp --suffix=.yaml)
+      trap 'rm -f "$play"' EXIT
+      cp "$yaml" "$play"
+      own_run_volumes "$play"
+      quiet podman play kube --down "$play" >/dev/null
     else
       say "pod $pod is not running"
     fi
@@ -112,6 +234,9 @@ case "$cmd" in
     for s in $(secrets_in_yaml); do
       if podman secret inspect "$s" >/dev/null 2>&1; then podman secret rm "$s" >/dev/null && say "removed secret $s"; fi
       if podman volume exists "$s"; then podman volume rm "$s" >/dev/null; fi
+    done
+    for v in $(emptydirs_in_yaml); do
+      if podman volume exists "$pod-$v"; then podman volume rm "$pod-$v" >/dev/null; fi
     done
     if [ "${1:-}" = --volumes ]; then
       for v in $(awk '/claimName:/{print $2}' "$yaml" | sort -u); do
