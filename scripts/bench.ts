@@ -14,6 +14,7 @@ import { apiRows } from './bench-api.js';
 import { certificateRows } from './bench-certificates.js';
 import { dnsRows } from './bench-dns.js';
 import { mailRows } from './bench-mail.js';
+import { podRows } from './bench-pod.js';
 
 const root = join(import.meta.dirname, '..');
 const main = join(root, 'dist', 'main.js');
@@ -195,7 +196,14 @@ try {
     await probeLatency();
   }
   if (!process.argv.includes('--runtime-only')) {
-    const sections = { certificates: certificateRows, apache: apacheRows, dns: dnsRows, mail: mailRows, api: apiRows };
+    const sections = {
+      certificates: certificateRows,
+      apache: apacheRows,
+      dns: dnsRows,
+      mail: mailRows,
+      api: apiRows,
+      pod: podRows,
+    };
     for (const [section, rowsOf] of Object.entries(sections)) if (wanted(section)) rows.push(...(await rowsOf()));
   }
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';

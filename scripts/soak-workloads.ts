@@ -71,8 +71,12 @@ async function untilReady(id: string): Promise<void> {
   }
 }
 
-/** Calls `one` perSecond times a second, at most MAX_IN_FLIGHT at once, counting answers and failures. */
-function steady(perSecond: number, one: (n: number) => Promise<void>): Traffic {
+/** Calls `one` perSecond times a second, at most MAX_IN_FLIGHT at once, counting answers and
+ * failures (by reason: the error's code, else the start of its message). */
+export function steady(
+  perSecond: number,
+  one: (n: number) => Promise<void>,
+): Traffic & { reasons(): ReadonlyMap<string, number> } {
   let okCount = 0;
   let failed = 0;
   let inFlight = 0;
@@ -103,6 +107,7 @@ function steady(perSecond: number, one: (n: number) => Promise<void>): Traffic {
       failed,
       failures: [...reasons].map(([why, count]) => `${why} × ${count}`).join(', '),
     }),
+    reasons: () => reasons,
     stop: () => {
       stopped = true;
       clearInterval(timer);

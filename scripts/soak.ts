@@ -1,5 +1,5 @@
 /**
- * Soak: one service image under steady traffic and periodic renewals for a long while, PID 1's
+ * Soak: one service image (or, with no service or `pod`, the whole pod: soak-pod.ts) under steady traffic and periodic renewals for a long while, PID 1's
  * footprint sampled throughout, so a leak shows as a line that climbs. Prints a row per minute
  * (PID 1 RSS, V8 heap, fds, the daemons' RSS, /run's size, requests and renewals) and a verdict:
  * PID 1's RSS at the end within 5 % of the baseline minute, and no more fds than then.
@@ -23,6 +23,7 @@ import { heapDiff } from './soak-heap.js';
 import { type Started, type Traffic, type Workload, workloads } from './soak-workloads.js';
 
 const USAGE = `Usage: npm run soak -- SERVICE --minutes N [options]
+       npm run soak -- [pod] --minutes N [--renew-every S] [--rate R]   (the whole pod: soak-pod.ts)
 SERVICE               ${Object.keys(workloads).join(' or ')}
   --minutes N         how long (whole minutes, at least 2)
   --renew-every S     a renewal every S seconds (apache: a new certificate published; dns: an
@@ -337,7 +338,13 @@ async function soak(o: Options, w: Workload): Promise<boolean> {
 }
 
 async function main(): Promise<number> {
-  const o = options(process.argv.slice(2));
+  // No service named (or `pod`): the whole pod, see soak-pod.ts.
+  const argv = process.argv.slice(2);
+  if (!argv.some((a) => a in workloads && a !== 'pod')) {
+    const pod = await import('./soak-pod.js');
+    return pod.main(argv);
+  }
+  const o = options(argv);
   if (typeof o === 'string') {
     if (o) console.error(`soak: ${o}`);
     console.error(USAGE);

@@ -9,7 +9,9 @@ Usage: scripts/validate-service.sh SERVICE [isolation|performance|integration|al
   performance   start-up time to readiness over 5 runs, memory (RSS of the container's
                 processes), probe latency inside the container
   integration   the pod with its consumers: every container ready, consumers see a renewal
-Builds the images first (scripts/images.sh). Containers it starts are removed by id.
+Builds the images first (scripts/images.sh, under the lock /tmp/podserve-images.lock that other
+builders on this machine take too); SKIP_BUILD=1 uses the images as they are. Containers,
+volumes and files it makes are removed by id.
 USAGE
 }
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,14 +30,28 @@ mark() { if [ "$1" = 1 ]; then echo ✅; else echo ❌; fi; }
 now_ms() { date +%s%3N; }
 ids=()
 volumes=()
+files=()
 cleanup() {
   for id in "${ids[@]}"; do podman rm -f -v -t 0 "$id" >/dev/null 2>&1 || true; done
   for v in "${volumes[@]}"; do podman volume rm -f "$v" >/dev/null 2>&1 || true; done
+  for f in "${files[@]}"; do rm -rf "$f"; done
 }
 trap cleanup EXIT
 
-say "building images"
-scripts/images.sh build >/dev/null # all of them: the integration phase plays the whole pod
+if [ "${SKIP_BUILD:-}" = 1 ]; then
+  say "using the images as they are (SKIP_BUILD=1)"
+  for s in certificates apache dns mail api; do
+    podman image exists "localhost/podserve-$s:latest" || { echo "validate-service.sh: localhost/podserve-$s:latest is missing: build it (scripts/images.sh build)" >&2; exit 1; }
+  done
+else
+  say "building images"
+  # All of them (the integration phase plays the whole pod), one builder at a time on this machine.
+  if command -v flock >/dev/null; then
+    flock /tmp/podserve-images.lock scripts/images.sh build >/dev/null
+  else
+    scripts/images.sh build >/dev/null
+  fi
+fi
 
 # Service-specific environment; a consumer of the certificates volume gets one filled first.
 service_env=()
@@ -61,6 +77,18 @@ case "$service" in
     service_env=(-e DOMAIN=example.test -v "$vol:/data/state/certificates:ro")
     startup_target=10000
     memory_target=256 ;;
+  # The API alone: its certificate from a filled volume, a token file of its own (made here,
+  # like the pod's Secret), and no service run directories mounted (it serves an empty pod).
+  api)
+    vol="podserve-validate-certs-$$"; volumes+=("$vol")
+    podman volume create "$vol" >/dev/null
+    podman run --rm -e DOMAIN=example.test -v "$vol:/data/state/certificates" \
+      localhost/podserve-certificates:latest certificates --mode init >/dev/null 2>&1
+    secrets=$(mktemp -d); files+=("$secrets")
+    node dist/main.js api-token validate read --json | node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8")).line + "\n")' >"$secrets/api-tokens"
+    chmod 755 "$secrets"; chmod 644 "$secrets/api-tokens"
+    service_env=(-e DOMAIN=example.test -e API_TOKENS_FILE=/run/secrets/podserve/api-tokens
+      -v "$vol:/data/state/certificates:ro" -v "$secrets:/run/secrets/podserve:ro") ;;
 esac
 
 # Called as id=$(start), i.e. in a subshell: the caller records the id for cleanup.
@@ -120,14 +148,20 @@ if [ "$phase" = integration ] || [ "$phase" = all ]; then
   # No recursion in the validation pod: a resolver primes from the root servers, off this machine.
   sed -e "s/^  name: podserve$/  name: podserve-$suffix/" -e "s/podserve-secrets/podserve-secrets-$suffix/g" \
       -e "s/claimName: \(podserve-[a-z]*\)/claimName: \1-$suffix/" \
-      -e 's|value: "127.0.0.0/8, ::1"|value: none|' pod.yaml > "$yaml"
+      -e 's|value: "127.0.0.0/8, ::1"|value: none|' \
+      -e "s/name: \(run-[a-z]*\)\$/name: \1-$suffix/" pod.yaml > "$yaml"
+  # podman 4.3 makes each emptyDir a named volume called after it (run-api), shared by every pod
+  # played on this host from a copy of pod.yaml: renamed above, so this pod's are its own.
+  run_volumes=$(awk '/^    - name: run-/{print $3}' "$yaml")
   pod="podserve-$suffix"
   t0=$(now_ms)
   ok=1
   # Host ports of its own, so a pod already running here is not disturbed.
   dns_port=$(shuf -i 40000-49999 -n 1)
   mail_base=$(shuf -i 50000-59990 -n 1)
-  POD_HTTP_PORT=$(shuf -i 20000-29999 -n 1) POD_HTTPS_PORT=$(shuf -i 30000-39999 -n 1) POD_DNS_PORT=$dns_port \
+  https_port=$(shuf -i 30000-39999 -n 1)
+  api_port=$(shuf -i 10000-19999 -n 1)
+  POD_HTTP_PORT=$(shuf -i 20000-29999 -n 1) POD_HTTPS_PORT=$https_port POD_DNS_PORT=$dns_port POD_API_PORT=$api_port \
     POD_SMTP_PORT=$mail_base POD_SUBMISSION_PORT=$((mail_base + 1)) POD_SUBMISSIONS_PORT=$((mail_base + 2)) \
     POD_IMAP_PORT=$((mail_base + 3)) POD_IMAPS_PORT=$((mail_base + 4)) \
     POD_YAML=$yaml POD_TIMEOUT=90 scripts/pod.sh up --no-build >/dev/null 2>&1 || ok=0
@@ -165,8 +199,39 @@ if [ "$phase" = integration ] || [ "$phase" = all ]; then
       grep -q '554 5.7.1 .*Relay access denied' <<<"$said" && relay=1
       row "mail: no relay for an unauthenticated client on 25" "554 Relay access denied" "$([ $relay = 1 ] && echo yes || echo no)" "$(mark $relay)"
     fi
+    if [ "$service" = api ]; then
+      # From the host, as scripts/pod.sh env sets ctl up: the pod's CA, the development tokens.
+      ca="$(podman volume inspect "podserve-certificates-$suffix" --format '{{.Mountpoint}}')/ca.pem"
+      api_get() { # TOKEN-FILE (or "") PATH → the body, then the HTTP status on a line of its own
+        local auth=()
+        [ -z "$1" ] || auth=(-H "Authorization: Bearer $(cat "$1")")
+        curl -s --max-time 10 --cacert "$ca" --resolve "podserve.test:$api_port:127.0.0.1" \
+          "${auth[@]}" -w '\n%{http_code}' "https://podserve.test:$api_port$2" || true
+      }
+      all_ready=0
+      for _ in $(seq 60); do
+        answer=$(api_get dev/api-read.token /api/v1/status)
+        if [ "$(tail -1 <<<"$answer")" = 200 ] && sed '$d' <<<"$answer" | node -e '
+          const s = JSON.parse(require("fs").readFileSync(0, "utf8"));
+          const names = s.services.map((x) => x.service).sort().join(",");
+          process.exit(s.ready && names === "apache,api,certificates,dns,mail" ? 0 : 1);' 2>/dev/null; then all_ready=1; break; fi
+        sleep 0.5
+      done
+      row "api: GET /api/v1/status over HTTPS (read token, the pod's CA) lists all 5 services ready" "yes" "$([ $all_ready = 1 ] && echo yes || echo no)" "$(mark $all_ready)"
+      anonymous=$(api_get "" /api/v1/status | tail -1)
+      row "api: no token → 401" "401" "$anonymous" "$(mark $([ "$anonymous" = 401 ] && echo 1 || echo 0))"
+      fingerprint() { echo | openssl s_client -connect "127.0.0.1:$1" -servername podserve.test 2>/dev/null | openssl x509 -noout -fingerprint -sha256 2>/dev/null; }
+      api_seen=0
+      for _ in $(seq 40); do
+        web=$(fingerprint "$https_port"); own=$(fingerprint "$api_port")
+        [ -n "$own" ] && [ "$own" = "$web" ] && { api_seen=1; break; }
+        sleep 0.5
+      done
+      row "api serves the forced renewal (apache's new certificate, by a TLS handshake)" "yes" "$([ $api_seen = 1 ] && echo yes || echo no)" "$(mark $api_seen)"
+    fi
   fi
   POD_YAML=$yaml scripts/pod.sh down --volumes >/dev/null 2>&1 || true
+  for v in $run_volumes; do podman volume rm -f "$v" >/dev/null 2>&1 || true; done
   rm -f "$yaml"
 fi
 
