@@ -10,13 +10,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSecondHost, type SecondHost } from '../support/netns.js';
 import { eventually, podman, podmanResult, uniqueSuffix } from '../support/podman.js';
+import { DOVECOT_RELOAD_ABORT, tlsGreeting } from '../support/tls-session.js';
 
 const CERTS = 'localhost/podserve-certificates:latest';
 const MAIL = 'localhost/podserve-mail:latest';
@@ -184,45 +184,9 @@ function plainImap(port: number, commands: string[]): Promise<string> {
   });
 }
 
-/**
- * One TLS session as a mail client has it on an implicit-TLS port: the handshake, the
- * server's greeting, a polite goodbye. Resolves with the certificate's fingerprint.
- */
-function session(name: keyof typeof PORTS, greeting: RegExp, goodbye: string): Promise<string> {
-  const port = host[name];
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, servername: 'mail.example.test', rejectUnauthorized: false });
-    const timer = setTimeout(
-      () => socket.destroy(new Error(`no greeting on ${PORTS[name]} (host port ${port}) within 5 s`)),
-      5_000,
-    );
-    let text = '';
-    socket.on('data', (d) => {
-      text += d.toString();
-      if (greeting.test(text)) {
-        const fingerprint = socket.getPeerX509Certificate()?.fingerprint256 ?? '';
-        socket.end(goodbye);
-        clearTimeout(timer);
-        resolve(fingerprint);
-      }
-    });
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    // Closed before the greeting (a reload cutting it short) is a failed session too; what the
-    // server did say, and the TLS state, tell which daemon and why.
-    socket.on('close', () => {
-      clearTimeout(timer);
-      const said = JSON.stringify(text.slice(0, 120));
-      reject(
-        new Error(
-          `${new Date().toISOString()}: connection on ${PORTS[name]} (host port ${port}) closed before the greeting (said ${said}, TLS ${socket.getProtocol() ?? 'not established'})`,
-        ),
-      );
-    });
-  });
-}
+/** One TLS session on an implicit-TLS port (465, 993): handshake, greeting, goodbye; the served fingerprint. */
+const session = (name: keyof typeof PORTS, greeting: RegExp, goodbye: string) =>
+  tlsGreeting({ port: host[name], servername: 'mail.example.test', greeting, goodbye });
 /** openssl's client after STARTTLS (SMTP on 25 and 587, IMAP on 143): the certificate's SHA-256 fingerprint. */
 async function starttlsFingerprint(port: number, protocol: 'smtp' | 'imap'): Promise<string> {
   const s = await output(
@@ -262,9 +226,6 @@ async function imapSession(user: string, pass: string): Promise<{ client: ImapFl
   };
 }
 
-/** How dovecot 2.4 ends a pre-login connection while it reloads (login-common's "Server shutting down"). */
-const DOVECOT_RELOAD_ABORT =
-  /closed before the greeting \(said "(?:\* BYE Server shutting down\\r\\n)?", TLS not established\)/;
 const smtps = () => session('submissions', /^220 .*\r\n/m, 'QUIT\r\n');
 const imapsGreeting = () => session('imaps', /^\* OK .*\r\n/m, 'a LOGOUT\r\n');
 

@@ -5,13 +5,11 @@
  * is removed by the test; nothing else is touched.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../support/pebble.js';
+import { type PrivatePod, podApi, privatePod } from '../support/pod.js';
 import { eventually, podman, podmanResult, uniqueSuffix } from '../support/podman.js';
 import { repoRoot } from '../support/processes.js';
 
@@ -20,9 +18,8 @@ const CERTS_IMAGE = 'localhost/podserve-certificates:latest';
 const created = {
   containers: [] as string[],
   volumes: [] as string[],
-  pods: [] as string[],
-  secrets: [] as string[],
-  files: [] as string[],
+  /** Private copies of pod.yaml: each removes its pod, volumes, secret and temp dir. */
+  copies: [] as PrivatePod[],
 };
 
 // The images are built once for the whole run by test/global-setup.ts.
@@ -30,17 +27,8 @@ const created = {
 afterAll(async () => {
   // -v: also the anonymous volume the image's VOLUME instruction gave the container.
   for (const id of created.containers) await podmanResult(['rm', '-f', '-v', '-t', '0', id]);
-  for (const file of created.files) await podmanResult(['play', 'kube', '--down', file], 120_000);
-  for (const pod of created.pods) await podmanResult(['pod', 'rm', '-f', pod]);
+  for (const copy of created.copies) await copy.remove();
   for (const v of created.volumes) await podmanResult(['volume', 'rm', '-f', v]);
-  // podman 4.3's play kube --down leaves the secrets it created from the YAML.
-  // It also leaves a volume named after each secret it mounted.
-  for (const s of created.secrets) {
-    await podmanResult(['secret', 'rm', s]);
-    await podmanResult(['volume', 'rm', '-f', s]);
-  }
-  // Each pod file sits alone in a temp dir of its own: the dir goes with it.
-  for (const file of created.files) rmSync(dirname(file), { recursive: true, force: true });
 }, 180_000);
 
 /** `certificates --mode init` on a named certificates volume, removed when done. */
@@ -162,43 +150,17 @@ describe('pod.yaml under podman play kube', () => {
   it('comes up ready; over the HTTPS API only: a renewal reaches every consumer, a mail user lives and dies (mail sent and read as it), a DNS record comes and goes; no container commands another', async () => {
     // A private copy of pod.yaml: unique pod, volume and secret names and free host ports, so a
     // user's pod is untouched.
-    const suffix = uniqueSuffix();
-    const dir = mkdtempSync(join(tmpdir(), 'podserve-e2e-'));
-    const file = join(dir, 'pod.yaml');
-    const pod = `podserve-e2e-${suffix}`;
-    const [httpPort, httpsPort, dnsPort, apiPort, submissionPort, imapsPort] = [
-      await freePort(),
-      await freePort(),
-      await freePort(),
-      await freePort(),
-      await freePort(),
-      await freePort(),
+    const copy = await privatePod();
+    created.copies.push(copy);
+    const { file, dir, name: pod, suffix } = copy;
+    const port = (p: number) => copy.hostPort[p] as number;
+    const [httpsPort, dnsPort, apiPort, submissionPort, imapsPort] = [
+      port(443),
+      port(53),
+      port(8443),
+      port(587),
+      port(993),
     ];
-    // Mail's other published ports: free ones too, so a user's pod on the defaults is no clash.
-    const otherMailPorts = [await freePort(), await freePort(), await freePort()];
-    writeFileSync(
-      file,
-      readFileSync(join(repoRoot, 'pod.yaml'), 'utf8')
-        .replace(/^ {2}name: podserve$/m, `  name: ${pod}`)
-        .replaceAll('podserve-secrets', `podserve-secrets-${suffix}`)
-        .replace(/claimName: (podserve-[a-z]+)/g, `claimName: $1-${suffix}`)
-        .replace('hostPort: 8080', `hostPort: ${httpPort}`)
-        .replace('hostPort: 8443', `hostPort: ${httpsPort}`)
-        .replaceAll('hostPort: 1053', `hostPort: ${dnsPort}`)
-        .replace('hostPort: 9443', `hostPort: ${apiPort}`)
-        .replace('hostPort: 2587', `hostPort: ${submissionPort}`)
-        .replace('hostPort: 2993', `hostPort: ${imapsPort}`)
-        .replace('hostPort: 2525', `hostPort: ${otherMailPorts[0]}`)
-        .replace('hostPort: 2465', `hostPort: ${otherMailPorts[1]}`)
-        .replace('hostPort: 2143', `hostPort: ${otherMailPorts[2]}`)
-        // No recursion in tests: a resolver would prime from the root servers, off this machine.
-        .replace('value: "127.0.0.0/8, ::1"', 'value: none'),
-    );
-    created.files.push(file);
-    created.pods.push(pod);
-    created.secrets.push(`podserve-secrets-${suffix}`);
-    created.volumes.push(`podserve-certificates-${suffix}`, `podserve-logs-${suffix}`, `podserve-state-${suffix}`);
-
     await podman(['play', 'kube', file], 180_000);
     const certs = `${pod}-certificates`;
     const web = `${pod}-apache`;
@@ -291,42 +253,7 @@ describe('pod.yaml under podman play kube', () => {
     // A mail user's life, over HTTPS only: created, its password set, mail sent on 587 as it
     // and read over IMAPS, then deleted (its login fails). A bad request changes nothing.
     const ca = readFileSync(join(mountpoint, 'ca.pem'), 'utf8');
-    const adminToken = readFileSync(join(repoRoot, 'dev', 'api-admin.token'), 'utf8').trim();
-    const api = (method: string, path: string, body?: object) =>
-      new Promise<{ status: number; json: any }>((resolve, reject) => {
-        const payload = body === undefined ? undefined : JSON.stringify(body);
-        const req = httpsRequest(
-          {
-            host: '127.0.0.1',
-            port: apiPort,
-            servername: 'podserve.test',
-            ca,
-            method,
-            path,
-            headers: {
-              authorization: `Bearer ${adminToken}`,
-              // Spelled out: node sends a DELETE's body neither chunked nor with a length otherwise.
-              ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
-            },
-          },
-          (res) => {
-            let text = '';
-            res.setEncoding('utf8');
-            res.on('data', (c: string) => (text += c));
-            res.on('end', () => {
-              let json: any;
-              try {
-                json = JSON.parse(text);
-              } catch {
-                json = { text };
-              }
-              resolve({ status: res.statusCode ?? 0, json });
-            });
-          },
-        );
-        req.on('error', reject);
-        req.end(payload);
-      });
+    const api = podApi(apiPort, ca);
     const user = 'dave@podserve.test';
     const [first, second] = ['first password 0123', 'second password 4567'];
     const users = async () => (await api('GET', '/api/v1/mail/users')).json.result;

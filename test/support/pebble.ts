@@ -22,6 +22,8 @@ const execFileAsync = promisify(execFile);
 export interface PebbleOptions {
   /** Lifetime of issued certificates in seconds (pebble `certificateValidityPeriod`); pebble's default is ~5 years. */
   validityPeriodSeconds?: number;
+  /** Port of the ACME API (the directory URL's). Default: a free ephemeral port. */
+  listenPort?: number;
   /** Port pebble's VA connects to for HTTP-01. Default: a free ephemeral port (nobody listens on it yet). */
   httpPort?: number;
   /** Port pebble's VA connects to for TLS-ALPN-01. Default: a free ephemeral port. */
@@ -38,6 +40,13 @@ export interface PebbleOptions {
   startTimeoutMs?: number;
   /** Path of the pebble binary. Default: `pebble` on PATH (/usr/bin/pebble). */
   pebbleBin?: string;
+  /**
+   * Run pebble in the network namespace of this process (a pod's infra container): its VA
+   * then resolves and connects inside the pod (`dnsServer` 127.0.0.1:53 is the pod's BIND,
+   * `httpPort` 80 the pod's apache), and its API answers on the pod's 127.0.0.1 only. The
+   * harness reaches it through `nsenter` (curl) for its own requests.
+   */
+  netnsPid?: number;
 }
 
 export interface Pebble {
@@ -180,6 +189,36 @@ function httpsGet(url: string, ca: string, timeoutMs: number): Promise<{ status:
   });
 }
 
+/** A GET inside another network namespace: curl through nsenter (status, then the body). */
+async function nsenterGet(
+  pid: number,
+  url: string,
+  caFile: string,
+  timeoutMs: number,
+): Promise<{ status: number; body: string }> {
+  const { stdout } = await execFileAsync(
+    'nsenter',
+    [
+      '-t',
+      String(pid),
+      '-n',
+      '--',
+      'curl',
+      '-s',
+      '--max-time',
+      String(timeoutMs / 1000),
+      '--cacert',
+      caFile,
+      '-w',
+      '\n%{http_code}',
+      url,
+    ],
+    { timeout: timeoutMs + 2000 },
+  );
+  const cut = stdout.lastIndexOf('\n');
+  return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function isPortClash(output: string): boolean {
@@ -200,7 +239,7 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
     // with fresh ones. Ports the caller gave are never changed.
     for (let attempt = 1; ; attempt++) {
       const ports = {
-        listen: await freePort(),
+        listen: opts.listenPort ?? (await freePort()),
         management: await freePort(),
         http: opts.httpPort ?? (await freePort()),
         tls: opts.tlsPort ?? (await freePort()),
@@ -276,6 +315,11 @@ async function launch(
   const bin = opts.pebbleBin ?? 'pebble';
   const timeoutMs = opts.startTimeoutMs ?? READY_TIMEOUT_MS;
 
+  // From this namespace, or through nsenter into the one pebble runs in.
+  const get = (url: string, timeoutMs: number) =>
+    opts.netnsPid === undefined
+      ? httpsGet(url, ca, timeoutMs)
+      : nsenterGet(opts.netnsPid, url, path.join(dir, 'ca.pem'), timeoutMs);
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   let out = '';
@@ -283,7 +327,10 @@ async function launch(
 
   const spawnAndWait = async (): Promise<void> => {
     out = '';
-    const proc = spawn(bin, ['-config', cfgPath, '-strict=false', '-dnsserver', dnsServer], {
+    const argv = [bin, '-config', cfgPath, '-strict=false', '-dnsserver', dnsServer];
+    const [command, ...args] =
+      opts.netnsPid === undefined ? argv : ['nsenter', '-t', String(opts.netnsPid), '-n', '--', ...argv];
+    const proc = spawn(command as string, args, {
       cwd: dir,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -325,7 +372,7 @@ async function launch(
         );
       }
       try {
-        const res = await httpsGet(directoryUrl, ca, 1000);
+        const res = await get(directoryUrl, 1000);
         if (res.status === 200 && res.body.includes('newNonce')) return;
         lastError = `HTTP ${res.status}`;
       } catch (err) {
@@ -383,12 +430,12 @@ async function launch(
     },
     output: () => out,
     async rootsPem() {
-      const res = await httpsGet(`${managementUrl}/roots/0`, ca, 5000);
+      const res = await get(`${managementUrl}/roots/0`, 5000);
       if (res.status !== 200) throw new Error(`GET ${managementUrl}/roots/0: HTTP ${res.status}`);
       return res.body;
     },
     async intermediatesPem() {
-      const res = await httpsGet(`${managementUrl}/intermediates/0`, ca, 5000);
+      const res = await get(`${managementUrl}/intermediates/0`, 5000);
       if (res.status !== 200) throw new Error(`GET ${managementUrl}/intermediates/0: HTTP ${res.status}`);
       return res.body;
     },

@@ -292,10 +292,10 @@ export type TransactionOutcome =
 
 /**
  * Several daemons' sets committed as one (postfix and dovecot): every set is rendered and
- * checked before any goes live; then all switch, and the changed ones reload in the order
- * given, each confirmed. A refusal or a failed reload anywhere puts every set back, reloading
- * the daemons that had read the new one, so the daemons never disagree for longer than the
- * reloads take. Sets committed here are committed only here: the transaction runs one commit
+ * checked (side by side) before any goes live; then all switch, and the changed ones reload
+ * side by side, each confirmed. A refusal or a failed reload anywhere puts every set back,
+ * reloading every changed daemon with the old one, so the daemons never disagree for longer
+ * than the reloads take. Sets committed here are committed only here: the transaction runs one commit
  * at a time across all of them.
  */
 export class ConfigTransaction {
@@ -329,13 +329,14 @@ async function commitSets(
   const abandonAll = () => {
     for (const { set, s } of staged) set.abandon(s);
   };
-  for (const set of sets) {
-    const s = await set.stage(why);
-    if (s.kind === 'failed') {
-      abandonAll();
-      return { ok: false, stage: s.stage, message: s.message };
-    }
-    staged.push({ set, s });
+  // Side by side: each set renders into its own directory and runs its own checker, and a
+  // renewal waits for the slowest checker instead of their sum.
+  const outcomes = await Promise.all(sets.map(async (set) => ({ set, s: await set.stage(why) })));
+  for (const { set, s } of outcomes) if (s.kind !== 'failed') staged.push({ set, s });
+  const refused = outcomes.find(({ s }) => s.kind === 'failed')?.s;
+  if (refused?.kind === 'failed') {
+    abandonAll();
+    return { ok: false, stage: refused.stage, message: refused.message };
   }
   const generations = staged.map(({ s }) => s.generation);
   const changed = staged.filter(
@@ -362,14 +363,16 @@ async function commitSets(
     }
   }
   if (!firstStart) {
-    const reloaded: typeof changed = [];
-    for (const x of changed) {
-      const stage = await x.set.reloadAndConfirm();
-      reloaded.push(x);
-      if (stage === null) continue;
+    // The daemons are independent: they reload side by side (a renewal is served by all of
+    // them once the slowest has confirmed, not after the sum). Every one read the new set, so
+    // a failure anywhere reloads every one with the old.
+    const stages = await Promise.all(changed.map((x) => x.set.reloadAndConfirm()));
+    const failedAt = stages.findIndex((stage) => stage !== null);
+    if (failedAt >= 0) {
+      const x = changed[failedAt] as (typeof changed)[number];
+      const stage = stages[failedAt] as Exclude<(typeof stages)[number], null>;
       log.warn({ set: x.set.name, stage }, `config: ${x.set.name} ${stage} failed; restoring every set of this commit`);
-      // The daemon that failed and those before it read the new set: they reload the old one.
-      for (const y of changed) await y.set.rollback(y.s, reloaded.includes(y));
+      for (const y of changed) await y.set.rollback(y.s, true);
       const failure = x.set.failed(
         stage,
         stage === 'reload'
