@@ -111,19 +111,42 @@ export function processFootprint(hostPid: number): { rssMb: number; anonMb: numb
 }
 
 /** The SHA-256 fingerprint a TLS port serves for the pod's name ("AB:CD:…"), or undefined. */
-export function servedFingerprint(port: number, timeoutMs = 2_000): Promise<string | undefined> {
+export function servedFingerprint(
+  port: number,
+  timeoutMs = 2_000,
+  mail?: { greeting: RegExp; goodbye: string },
+): Promise<string | undefined> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port, servername: POD_DOMAIN, rejectUnauthorized: false });
+    let fingerprint: string | undefined;
+    let said = '';
     const done = (fp: string | undefined) => {
       clearTimeout(timer);
-      socket.destroy();
+      if (mail && fp) socket.end(mail.goodbye);
+      else socket.destroy();
       resolve(fp);
     };
     const timer = setTimeout(() => done(undefined), timeoutMs);
-    socket.once('secureConnect', () => done(socket.getPeerCertificate().fingerprint256 || undefined));
+    socket.once('secureConnect', () => {
+      fingerprint = socket.getPeerCertificate().fingerprint256 || undefined;
+      // A mail port as a mail client uses it: the greeting, then QUIT or LOGOUT. A client that
+      // drops the connection right after the handshake keeps postfix's old smtpd processes
+      // about a second after a reload, and the new ones wait for them (measured).
+      if (!mail) done(fingerprint);
+    });
+    socket.on('data', (d) => {
+      said += d.toString();
+      if (mail?.greeting.test(said)) done(fingerprint);
+    });
     socket.once('error', () => done(undefined));
   });
 }
+
+/** How each mail port greets, and how a client says goodbye. */
+export const MAIL_GREETINGS = {
+  smtp: { greeting: /^220 .*\r\n/m, goodbye: 'QUIT\r\n' },
+  imap: { greeting: /^\* OK .*\r\n/m, goodbye: 'a LOGOUT\r\n' },
+};
 
 export interface ApiAnswer {
   status: number;
@@ -375,7 +398,9 @@ export class PrivatePod {
     const entries = await Promise.all(
       Object.entries(this.tlsPorts()).map(async ([who, port]) => {
         for (;;) {
-          if ((await servedFingerprint(port)) === fingerprint) return [who, performance.now() - t0] as const;
+          const mail = who === 'mail 465' ? MAIL_GREETINGS.smtp : who === 'mail 993' ? MAIL_GREETINGS.imap : undefined;
+          if ((await servedFingerprint(port, 2_000, mail)) === fingerprint)
+            return [who, performance.now() - t0] as const;
           if (performance.now() - t0 > timeoutMs) return [who, Number.NaN] as const;
           await sleep(20);
         }
