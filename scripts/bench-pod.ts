@@ -549,9 +549,10 @@ export async function podRows(): Promise<string[]> {
     const runtimes = prints.filter((p) => p.container !== 'infra').reduce((sum, p) => sum + p.rssMb, 0);
     row(
       `pod: total RSS (every container's processes from the host's /proc, shared pages counted in each), 5 s after the ${RENEWALS} renewals above; the runtimes' (PID 1s') share`,
-      `${total.toFixed(1)} MB; runtimes ${runtimes.toFixed(1)} MB (${((runtimes / total) * 100).toFixed(0)} %)`,
+      // kB / 1024: MiB, the unit of pod.yaml's limits.
+      `${total.toFixed(1)} MiB; runtimes ${runtimes.toFixed(1)} MiB (${((runtimes / total) * 100).toFixed(0)} %)`,
       '< 1472 MiB (the sum of pod.yaml limits)',
-      total < 1472 * 1.048576,
+      total < 1472,
     );
     for (const p of prints) {
       row(

@@ -165,6 +165,12 @@ case "$cmd" in
     own_run_volumes "$play"
     if [ "$dev" = 1 ]; then dev_yaml "$play"; fi
     say "playing $yaml$([ "$dev" = 1 ] && echo " as a development pod (this checkout at /app read-only, LOG_LEVEL=debug)") (apache on host ports $http_port and $https_port, dns on $dns_port, mail SMTP on $smtp_port and IMAPS on $imaps_port, the API on 127.0.0.1:$api_port)"
+    # A pod played before goes first, with its run directories: their status files (a heartbeat
+    # seconds old) would answer the readiness loop below before the new runtimes write their own.
+    if podman pod exists "$pod"; then quiet podman pod rm -f -t 15 "$pod" >/dev/null; fi
+    for v in $(emptydirs_in_yaml); do
+      if podman volume exists "$pod-$v"; then podman volume rm -f "$pod-$v" >/dev/null; fi
+    done
     quiet podman play kube --replace "$play" >/dev/null
     say "waiting up to ${timeout_s} s for every container to be ready"
     started=$(date +%s)
@@ -219,13 +225,13 @@ case "$cmd" in
   down)
     if podman pod exists "$pod"; then
       say "stopping and removing pod $pod"
-      # The same names as up played (its run volumes): --down removes those volumes too, and
-      # pod.yaml's own names may be another pod's.
+      # The same names as up played (its run volumes): pod.yaml's own names may be another pod's.
       play=$(mktemp --suffix=.yaml)
       trap 'rm -f "$play"' EXIT
       cp "$yaml" "$play"
       own_run_volumes "$play"
-      quiet podman play kube --down "$play" >/dev/null
+      # Should --down fail, the pod goes all the same, so the secrets and volumes below can too.
+      quiet podman play kube --down "$play" >/dev/null || quiet podman pod rm -f "$pod" >/dev/null || true
     else
       say "pod $pod is not running"
     fi

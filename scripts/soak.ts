@@ -340,7 +340,17 @@ async function soak(o: Options, w: Workload): Promise<boolean> {
 async function main(): Promise<number> {
   // No service named (or `pod`): the whole pod, see soak-pod.ts.
   const argv = process.argv.slice(2);
-  if (!argv.some((a) => a in workloads && a !== 'pod')) {
+  const named = argv[0] !== undefined && !argv[0].startsWith('-') ? argv[0] : undefined;
+  if (named !== undefined && named !== 'pod' && !(named in workloads)) {
+    // A misspelt service must not start an hour of the whole pod.
+    console.error(`soak: SERVICE: expected pod, ${Object.keys(workloads).join(', ')}; found ${named}\n${USAGE}`);
+    return 2;
+  }
+  if (named === undefined && argv.some((a) => a === '--help' || a === '-h')) {
+    console.error(USAGE);
+    return 0;
+  }
+  if (named === undefined || named === 'pod') {
     const pod = await import('./soak-pod.js');
     return pod.main(argv);
   }

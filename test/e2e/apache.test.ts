@@ -602,6 +602,37 @@ describe('apache in its image', () => {
     expect(await statusOf('-H', 'Host: example.test', `http://127.0.0.1:${http}/x`)).toBe('301 https://example.test/x');
   }, 90_000);
 
+  it('refuses a broken WEB_EXTRA_CONF at the start even before any certificate exists, naming file:line', async () => {
+    // The site's directives sit in no served host while apache is HTTP only: checked all the same.
+    writeFileSync(join(work, 'broken.conf'), 'Header always sett X-Broken "1"\n');
+    const empty = `podserve-apache-test-nocert-${uniqueSuffix()}`;
+    await podman(['volume', 'create', empty]);
+    created.volumes.push(empty);
+    // Named, so that a run that hangs (the check missing) is still removed by afterAll.
+    const name = `podserve-apache-test-broken-${uniqueSuffix()}`;
+    created.containers.push(name);
+    const result = await podmanResult(
+      [
+        ...[
+          'run',
+          '--rm',
+          '--name',
+          name,
+          '-e',
+          'DOMAIN=example.test',
+          '-e',
+          'WEB_EXTRA_CONF=/etc/podserve/broken.conf',
+        ],
+        ...['-v', `${work}:/etc/podserve:ro`, '-v', `${empty}:/data/state/certificates:ro`, APACHE, 'apache'],
+      ],
+      30_000,
+    );
+    expect(result.code).toBe(69);
+    expect(result.stdout).toMatch(
+      /nothing was started: \/run\/podserve-apache\/conf\/[^/]+\/extra\.conf:1: first argument must be/,
+    );
+  });
+
   it('refuses HTTPS_PORT=99999 with exit 78 naming it', async () => {
     const result = await podmanResult(['run', '--rm', '-e', 'HTTPS_PORT=99999', APACHE, 'apache']);
     expect(result.code).toBe(78);

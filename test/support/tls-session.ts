@@ -22,10 +22,11 @@ export function tlsGreeting(options: TlsGreetingOptions): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false });
     let done = false;
-    const finish = (outcome: () => void) => {
+    const finish = (outcome: () => void, close = () => socket.destroy()) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      close();
       outcome();
     };
     const timer = setTimeout(
@@ -40,15 +41,19 @@ export function tlsGreeting(options: TlsGreetingOptions): Promise<string> {
     socket.on('secureConnect', () => {
       if (greeting) return;
       const seen = fingerprint();
-      socket.end();
-      finish(() => resolve(seen));
+      finish(
+        () => resolve(seen),
+        () => socket.end(),
+      );
     });
     socket.on('data', (d) => {
       text += d.toString();
       if (greeting?.test(text)) {
         const seen = fingerprint();
-        socket.end(goodbye);
-        finish(() => resolve(seen));
+        finish(
+          () => resolve(seen),
+          () => socket.end(goodbye),
+        );
       }
     });
     socket.on('error', (err) => finish(() => reject(err)));

@@ -82,7 +82,7 @@ export const apacheEnv = defineEnv({
     ...envTypes.port(),
     default: '80',
     description:
-      'Plain HTTP: answers 301 to HTTPS for the site’s names and 421 for any other; /.well-known/acme-challenge/ is proxied to ACME_HTTP_PORT for every name.',
+      'Plain HTTP: answers 301 to HTTPS for the site’s names (503 until the first certificate is published) and 421 for any other; /.well-known/acme-challenge/ is proxied to ACME_HTTP_PORT for every name, from the start.',
   },
   HTTPS_PORT: { ...envTypes.port(), default: '443', description: 'HTTPS (TLS 1.2 and 1.3, HTTP/2).' },
   HSTS_MAX_AGE: {

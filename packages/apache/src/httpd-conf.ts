@@ -40,6 +40,10 @@ const ACCESS_LOG_JSON =
  */
 const HIDDEN_PATHS = String.raw`/\.(?!well-known(?:/|$))|(?<=.)/\.well-known(?:/|$)|(?i:~|\.(?:bak|swp|swo|orig|old|tmp|save))$`;
 
+/** Defined only for `apache2 -t`: a block inside it is checked, never served. */
+export const CHECK_SITE_DEFINE = 'PODSERVE_CHECK_SITE';
+const CHECK_ONLY_HOST = 'site-check-only.invalid';
+
 /** The catch-all hosts' name: `.invalid` (RFC 2606) can never be a name a client means. */
 const UNKNOWN_HOST = 'unknown-host.invalid';
 
@@ -215,7 +219,21 @@ export function renderApache(input: RenderInput): ConfigFile[] {
         RequestHeader set X-Forwarded-Proto "https"
     ${routes}${input.extraConf === undefined ? '' : conf`        Include "${dir}/extra.conf"\n`}    </VirtualHost>
   `);
-  const httpd = [head, common, httpsCatchAll, httpSite, httpsSite].filter(Boolean).join('\n');
+  // Without a certificate the site's own directives (WEB_PROXY_ROUTES, WEB_EXTRA_CONF) are in no
+  // served host, yet a mistake in them must be refused at the start, not when the first
+  // certificate arrives: apache2 -t sees them in a plain host that only the checker defines.
+  const siteCheckedOnly =
+    tlsDir === undefined
+      ? dedent(conf`
+    <IfDefine ${CHECK_SITE_DEFINE}>
+    <VirtualHost *:${s.httpPort}>
+        ServerName ${CHECK_ONLY_HOST}
+        DocumentRoot "${documentRoot}"
+    ${routes}${input.extraConf === undefined ? '' : conf`        Include "${dir}/extra.conf"\n`}    </VirtualHost>
+    </IfDefine>
+  `)
+      : '';
+  const httpd = [head, common, httpsCatchAll, httpSite, httpsSite, siteCheckedOnly].filter(Boolean).join('\n');
   const files: ConfigFile[] = [{ path: 'httpd.conf', content: httpd }];
   if (input.extraConf !== undefined) files.push({ path: 'extra.conf', content: input.extraConf });
   if (documentRoot === `${dir}/default-site`) {

@@ -5,7 +5,7 @@ import { type CheckResult, ConfigSet, type HealthResult, type ProcessSpec, tlsPr
 import { type DaemonCertificates, DaemonService, reloadAndConfirm } from '@podserve/runtime/daemon';
 import type { CertificatePair } from '@podserve/runtime/tls';
 import type { ApacheEnv } from './config.js';
-import { renderApache } from './httpd-conf.js';
+import { CHECK_SITE_DEFINE, renderApache } from './httpd-conf.js';
 import { type ApacheSettings, apacheSettings, FAST_STOP_MS } from './settings.js';
 
 const APACHE = '/usr/sbin/apache2';
@@ -102,8 +102,9 @@ export class ApacheService extends DaemonService<ApacheEnv> {
 
   protected override async answering(): Promise<HealthResult> {
     const proc = this.ctx.supervisor.get('apache');
-    if (!this.pair) {
-      // HTTP only until the first certificate: alive is answering on port 80.
+    if (!this.follower?.servedPair) {
+      // HTTP only until the first certificate is confirmed served (while it is applied, too):
+      // alive is answering on port 80.
       const { httpPort } = this.settings;
       return (await httpAnswers(httpPort, this.settings.domain))
         ? { ok: true, reason: `apache is running (HTTP only on ${httpPort}: no certificate yet)` }
@@ -137,7 +138,10 @@ export class ApacheService extends DaemonService<ApacheEnv> {
 
   /** `apache2 -t`: the daemon's own verdict, its first complaint as `file:line: message`. */
   private async check(configFile: string): Promise<CheckResult> {
-    const result = await this.ctx.commands.run([APACHE, '-t', '-f', configFile], { reject: false, timeoutMs: 20_000 });
+    const result = await this.ctx.commands.run([APACHE, '-t', '-D', CHECK_SITE_DEFINE, '-f', configFile], {
+      reject: false,
+      timeoutMs: 20_000,
+    });
     if (result.exitCode === 0) return { ok: true };
     return {
       ok: false,
