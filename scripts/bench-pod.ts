@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { promisify } from 'node:util';
-import { median, ok, podman, sleep, tableRows } from './bench-support.js';
+import { descendants, median, ok, podman, sleep, tableRows } from './bench-support.js';
 
 const execFileAsync = promisify(execFile);
 const root = join(import.meta.dirname, '..');
@@ -68,34 +68,6 @@ export interface ServiceFootprint {
   /** PID 1's descendants: the daemons it supervises (and anything they started). */
   daemons: number;
   daemonsMb: number;
-}
-
-/** The summed RSS (MB) and number of a process's descendants, by a walk of the host's /proc ppids. */
-export function descendants(hostPid: number): { count: number; rssMb: number } {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  let kb = 0;
-  let count = 0;
-  const queue = [...(children.get(hostPid) ?? [])];
-  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
-    try {
-      kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-      count++;
-    } catch {
-      // gone meanwhile
-    }
-    queue.push(...(children.get(pid) ?? []));
-  }
-  return { count, rssMb: kb / 1024 };
 }
 
 /** One process's RSS (and its anonymous and file parts) and open fds, from the host's /proc. */

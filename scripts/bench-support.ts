@@ -1,5 +1,6 @@
 /** What the image benchmarks (bench-apache, bench-dns) share: podman calls, timing, the table's rows. */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -56,4 +57,32 @@ export async function runtimeRssRow(
     '≤ 1.25 × warm bare Node',
     runtime.rss / hot.rss <= 1.25,
   );
+}
+
+/** The summed RSS (MB) and number of a process's descendants, by a walk of the host's /proc ppids. */
+export function descendants(hostPid: number): { count: number; rssMb: number } {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  let kb = 0;
+  let count = 0;
+  const queue = [...(children.get(hostPid) ?? [])];
+  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
+    try {
+      kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+      count++;
+    } catch {
+      // gone meanwhile
+    }
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return { count, rssMb: kb / 1024 };
 }

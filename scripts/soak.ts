@@ -18,7 +18,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { median, ok, podman, sleep } from './bench-support.js';
+import { descendants, median, ok, podman, sleep } from './bench-support.js';
 import { heapDiff } from './soak-heap.js';
 import { type Started, type Traffic, type Workload, workloads } from './soak-workloads.js';
 
@@ -144,30 +144,7 @@ function footprint(hostPid: number): Footprint {
 }
 
 /** The summed RSS of PID 1's descendants (the daemons it supervises), in MB. */
-function descendantsRssMb(hostPid: number): number {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  let kb = 0;
-  const queue = [...(children.get(hostPid) ?? [])];
-  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
-    try {
-      kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-    } catch {
-      // gone meanwhile
-    }
-    queue.push(...(children.get(pid) ?? []));
-  }
-  return kb / 1024;
-}
+const descendantsRssMb = (hostPid: number) => descendants(hostPid).rssMb;
 
 /** V8's heap in use, its committed size (what RSS holds for it) and the memory outside it that
  * V8 knows of (external, array buffers included), from `ctl --json status`. */
